@@ -1,0 +1,5 @@
+import sys
+
+from matcher.cli import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""The artifacts folder a build writes: written whole or not at all, checked before it is used.
+
+Everything goes to a temporary sibling folder first, the manifest (with each
+file's SHA-256) last, and the finished folder then replaces the old one, so a
+build stopped half-way leaves the previous artifacts usable.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class ArtifactError(RuntimeError):
+    """Artifacts that must not be used: missing, from another format version, or changed on disk."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_artifacts(out_dir, write_files) -> dict:
+    """Call `write_files(folder) -> manifest dict` on a temporary folder, then publish it as `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    manifest = write_files(staging)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["files"] = {str(p.relative_to(staging)): file_sha256(p)
+                         for p in sorted(staging.rglob("*")) if p.is_file()}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    _replace(staging, out_dir)
+    return manifest
+
+
+def _replace(staging: Path, out_dir: Path) -> None:
+    retired = out_dir.parent / f".{out_dir.name}.retired-{os.getpid()}"
+    if out_dir.exists():
+        out_dir.rename(retired)
+    staging.rename(out_dir)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_manifest(folder, verify: bool = True) -> dict:
+    """The manifest of a finished build; refuses other format versions and changed files."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{folder} holds no finished build ({MANIFEST} missing): "
+                            f"run `python -m matcher build --catalog CSV --out {folder}` first")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{folder} was built by another version of matcher (format "
+                            f"{manifest.get('format_version')}, this one reads {FORMAT_VERSION}): rebuild it")
+    if verify:
+        for name, digest in manifest["files"].items():
+            file = folder / name
+            if not file.is_file() or file_sha256(file) != digest:
+                raise ArtifactError(f"{file} is missing or changed since the build (checksum mismatch): rebuild {folder}")
+    return manifest

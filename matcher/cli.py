@@ -1,0 +1,118 @@
+"""Command line: `python -m matcher demo|build|match|evaluate ...`.
+
+Problems a user can fix (a bad catalogue, missing or stale artifacts) are
+printed as one clear message and exit status 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from matcher.artifacts import ArtifactError
+from matcher.catalog import CatalogError, load_catalog
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load(args):
+    catalog = load_catalog(args.catalog, args.images)
+    _log(catalog.report.summary())
+    return catalog
+
+
+def cmd_demo(args) -> None:
+    from matcher.demo import write_demo_catalog
+
+    path = write_demo_catalog(args.out, listings=args.listings, seed=args.seed)
+    _log(f"Wrote a generated demo catalogue of {args.listings:,} listings to {path}")
+
+
+def cmd_build(args) -> None:
+    from matcher.build import BuildConfig, build
+
+    config = BuildConfig(k=args.k, use_phash=not args.no_phash, max_matches=args.max_matches)
+    if args.channels:
+        config.channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    if args.threads:
+        config.hnsw["threads"] = args.threads
+    manifest = build(_load(args), args.out, config, log=_log)
+    _log(f"Built {args.out} in {manifest['build_seconds']} s.")
+
+
+def cmd_match(args) -> None:
+    from matcher.predict import Model, match_catalog, submission
+
+    model = Model.load(args.artifacts)
+    catalog = _load(args)
+    result = match_catalog(model, catalog, log=_log)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    submission(catalog, result.sets).to_csv(args.out, index=False)
+    _log(f"Wrote {args.out}")
+
+
+def cmd_evaluate(args) -> None:
+    from matcher.predict import Model, evaluate
+
+    model = Model.load(args.artifacts)
+    catalog = _load(args)
+    if not catalog.has_labels:
+        raise CatalogError(f"{args.catalog} has no label_group values: evaluate needs a labelled catalogue "
+                           "(use `match` for an unlabelled one)")
+    metrics = evaluate(model, catalog, log=_log)
+    text = json.dumps(metrics, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m matcher", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write the generated demo catalogue (CSV + photos)")
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--listings", type=int, default=600)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=cmd_demo)
+
+    def catalog_args(p):
+        p.add_argument("--catalog", required=True, help="CSV: posting_id,title,image[,image_phash,label_group]")
+        p.add_argument("--images", default=None, help="folder of the listings' photos")
+
+    build = sub.add_parser("build", help="fit channels, tune thresholds, write artifacts")
+    catalog_args(build)
+    build.add_argument("--out", required=True, help="artifacts folder")
+    build.add_argument("--k", type=int, default=50, help="neighbours per channel (raised to the largest group)")
+    build.add_argument("--channels", default="", help="comma-separated text channels (default: all)")
+    build.add_argument("--max-matches", type=int, default=50)
+    build.add_argument("--no-phash", action="store_true", help="ignore the image_phash column")
+    build.add_argument("--threads", type=int, default=0, help="index threads (1: reproducible)")
+    build.set_defaults(run=cmd_build)
+
+    match = sub.add_parser("match", help="match a catalogue's listings among themselves")
+    match.add_argument("--artifacts", required=True)
+    catalog_args(match)
+    match.add_argument("--out", required=True, help="CSV posting_id,matches")
+    match.set_defaults(run=cmd_match)
+
+    evaluate = sub.add_parser("evaluate", help="match a labelled catalogue and score it")
+    evaluate.add_argument("--artifacts", required=True)
+    catalog_args(evaluate)
+    evaluate.add_argument("--json", default=None, help="also write the metrics here")
+    evaluate.set_defaults(run=cmd_evaluate)
+    return root
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (CatalogError, ArtifactError) as error:
+        _log(f"error: {error}")
+        return 2
+    return 0

@@ -1,0 +1,59 @@
+"""Put a catalogue through every channel: the vectors and evidence masks the neighbour table is built from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcher.catalog import Catalog
+from matcher.neighbours import phash_bits
+from matcher.text import TextChannel
+
+
+@dataclass
+class Encoded:
+    """One catalogue in every channel: unit rows per channel, and which listings have evidence there."""
+
+    vectors: dict = field(default_factory=dict)
+    present: dict[str, np.ndarray] = field(default_factory=dict)
+    phash: np.ndarray | None = None
+    phash_present: np.ndarray | None = None
+
+
+def title_present(titles) -> np.ndarray:
+    return np.array([bool(t.strip()) for t in titles], dtype=bool)
+
+
+def ready_channels(channels: dict[str, TextChannel], catalog: Catalog, learn: bool,
+                   refit: bool = True) -> dict[str, TextChannel]:
+    """Channels fitted for this catalogue.
+
+    Unsupervised channels are refitted on its own titles (when `refit`);
+    learned ones are fitted on its label groups when `learn` is set, and used
+    as given otherwise.
+    """
+    titles = catalog.titles
+    present = title_present(titles)
+    kept_titles = [t for t, p in zip(titles, present) if p]
+    groups = catalog.labels[present] if catalog.has_labels else None
+    ready = {}
+    for name, channel in channels.items():
+        if channel.refit_per_catalogue:
+            ready[name] = channel.clone().fit(kept_titles) if refit else channel
+        elif learn:
+            ready[name] = channel.fit(kept_titles, groups)
+        else:
+            ready[name] = channel
+    return ready
+
+
+def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool) -> Encoded:
+    """Vectors of every listing in every channel; a listing without a title has no text evidence."""
+    encoded = Encoded()
+    present = title_present(catalog.titles)
+    for name, channel in channels.items():
+        encoded.vectors[name] = channel.transform(catalog.titles)
+        encoded.present[name] = present
+    if use_phash and catalog.has_phash:
+        encoded.phash, encoded.phash_present = phash_bits(catalog.frame["image_phash"].to_numpy())
+    return encoded

@@ -1,0 +1,95 @@
+"""Nearest-neighbour search: hnswlib indexes for dense channels, exact chunked products for sparse ones."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+import scipy.sparse as sp
+
+
+class HnswIndex:
+    """Cosine HNSW index over unit rows; similarities are returned as cosine, not distance.
+
+    `threads=1` makes the graph, and so every search result, reproducible.
+    """
+
+    def __init__(self, M: int = 32, ef_construction: int = 200, ef_search: int = 128, threads: int = 0,
+                 seed: int = 100):
+        self.M = M
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.threads = threads or os.cpu_count() or 1
+        self.seed = seed
+        self.index_: hnswlib.Index | None = None
+
+    def fit(self, vectors: np.ndarray, ids=None) -> "HnswIndex":
+        """Index the rows, labelled by `ids` (default 0..n-1) so a subset keeps catalogue positions."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.arange(len(vectors)) if ids is None else np.asarray(ids)
+        index = hnswlib.Index(space="cosine", dim=vectors.shape[1])
+        index.init_index(max_elements=max(len(vectors), 1), M=self.M, ef_construction=self.ef_construction,
+                         random_seed=self.seed)
+        index.set_num_threads(self.threads)
+        index.add_items(vectors, ids)
+        self.index_ = index
+        return self
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k ids and cosine similarities per query row, best first (-1 / nan pad a short result)."""
+        n_items = self.index_.get_current_count()
+        kk = min(k, n_items)
+        if kk == 0 or len(queries) == 0:
+            return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), np.nan, np.float32)
+        self.index_.set_ef(max(self.ef_search, kk + 1))
+        ids, dist = self.index_.knn_query(np.ascontiguousarray(queries, dtype=np.float32), k=kk,
+                                          num_threads=self.threads)
+        return _pad(ids.astype(np.int64), (1.0 - dist).astype(np.float32), k)
+
+    def save(self, path) -> None:
+        self.index_.save_index(str(path))
+
+    @classmethod
+    def load(cls, path, dim: int, **params) -> "HnswIndex":
+        self = cls(**params)
+        self.index_ = hnswlib.Index(space="cosine", dim=dim)
+        self.index_.load_index(str(path))
+        return self
+
+
+def exact_search(queries, base, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by dot product of unit rows, dense or sparse, in chunks of queries to bound memory."""
+    n_base = base.shape[0]
+    kk = min(k, n_base)
+    ids = np.full((queries.shape[0], k), -1, np.int64)
+    sims = np.full((queries.shape[0], k), np.nan, np.float32)
+    for start in range(0, queries.shape[0], chunk):
+        block = queries[start:start + chunk] @ base.T
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        top = np.argpartition(-block, kk - 1, axis=1)[:, :kk] if kk < n_base else np.tile(np.arange(n_base), (len(block), 1))
+        top_sims = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        ids[start:start + chunk, :kk] = np.take_along_axis(top, order, axis=1)
+        sims[start:start + chunk, :kk] = np.take_along_axis(top_sims, order, axis=1)
+    return ids, sims
+
+
+def drop_self(ids: np.ndarray, sims: np.ndarray, k: int, self_ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a self-join's k+1 results per row into each row's k nearest *other* items.
+
+    `self_ids` names each query row's own id (default: its row number).
+    """
+    self_ids = np.arange(len(ids)) if self_ids is None else np.asarray(self_ids)
+    is_self = ids == self_ids[:, None]
+    order = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+    out_ids = np.take_along_axis(ids, order, axis=1)
+    out_sims = np.take_along_axis(sims, order, axis=1)
+    return _pad(out_ids, out_sims, k)
+
+def _pad(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    if ids.shape[1] == k:
+        return ids, sims
+    pad = k - ids.shape[1]
+    return (np.pad(ids, ((0, 0), (0, pad)), constant_values=-1),
+            np.pad(sims, ((0, 0), (0, pad)), constant_values=np.nan))

@@ -1,0 +1,96 @@
+"""`match` and `evaluate`: a built model applied to a catalogue, matched among its own listings."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matcher.artifacts import read_manifest
+from matcher.catalog import Catalog
+from matcher.encode import encode_catalog, ready_channels
+from matcher.matching import UnionRule, match_sets
+from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
+from matcher.neighbours import build_neighbour_table, sim_column
+from matcher.text import TextChannel, load_channel
+
+
+@dataclass
+class Model:
+    """A finished build, loaded: its channels, its rule and its settings."""
+
+    folder: Path
+    manifest: dict
+    channels: dict[str, TextChannel]
+    rule: UnionRule
+
+    @classmethod
+    def load(cls, folder) -> "Model":
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        channels = {name: load_channel(folder / "channels" / name) for name in manifest["channels"]}
+        rule = UnionRule.from_dict(json.loads((folder / "rule.json").read_text()))
+        return cls(folder, manifest, channels, rule)
+
+
+@dataclass
+class MatchResult:
+    table: pd.DataFrame
+    rule: UnionRule
+    sets: list[np.ndarray]
+
+
+def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
+    """Match a catalogue's listings among themselves with the model's channels and thresholds."""
+    channels = ready_channels(model.channels, catalog, learn=False) if catalog.has_titles else {}
+    use_phash = model.manifest["phash"] and catalog.has_phash
+    encoded = encode_catalog(channels, catalog, use_phash)
+    config = model.manifest["config"]
+    table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
+    rule = UnionRule({c: t for c, t in model.rule.thresholds.items() if sim_column(c) in table},
+                     model.rule.max_matches)
+    log(f"Matched {len(catalog):,} listings using {', '.join(rule.active()) or 'no channel'}.")
+    return MatchResult(table, rule, match_sets(table, len(catalog), rule))
+
+
+def submission(catalog: Catalog, sets) -> pd.DataFrame:
+    """The competition's submission format: posting_id, space-separated matching posting_ids."""
+    ids = catalog.posting_ids
+    return pd.DataFrame({"posting_id": ids, "matches": [" ".join(ids[s]) for s in sets]})
+
+
+def nearest_by(table: pd.DataFrame, score: np.ndarray, n: int) -> np.ndarray:
+    """Each listing's best-scoring candidate (-1 where it has none with a score)."""
+    valid = ~np.isnan(score)
+    query = table["query"].to_numpy()[valid]
+    candidate = table["candidate"].to_numpy()[valid]
+    order = np.lexsort((-score[valid], query))
+    query, candidate = query[order], candidate[order]
+    first = np.r_[True, query[1:] != query[:-1]] if len(query) else np.zeros(0, bool)
+    nearest = np.full(n, -1, np.int64)
+    nearest[query[first]] = candidate[first]
+    return nearest
+
+
+def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
+    """`match` on a labelled catalogue, then the competition metric and its companions."""
+    result = match_catalog(model, catalog, log)
+    labels = catalog.labels
+    scores = score_matches(result.sets, labels)
+    n = len(catalog)
+    channels = [c[len("sim_"):] for c in result.table.columns if c.startswith("sim_")]
+    margin = result.rule.margin(result.table)
+    margin[np.isinf(margin)] = np.nan
+    return {
+        "listings": n,
+        "mean_f1": scores.mean_f1,
+        "precision": scores.mean_precision,
+        "recall": scores.mean_recall,
+        "nn1_accuracy": nn1_accuracy(nearest_by(result.table, margin, n), labels),
+        "nn1_by_channel": {c: nn1_accuracy(nearest_by(result.table, result.table[sim_column(c)].to_numpy(np.float32), n), labels)
+                           for c in channels},
+        "f1_by_group_size": {str(k): v for k, v in f1_by_group_size(scores.f1, labels).items()},
+        "thresholds": result.rule.active(),
+    }

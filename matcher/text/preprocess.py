@@ -1,0 +1,116 @@
+"""Title preprocessing: the seed's cleaning steps as options, and number/unit normalisation.
+
+Numbers and units separate sizes (220ml vs 450ml), so they are kept and written
+one way ("220 ML", "220mL" and "220 mililiter" all become "220ml") instead of
+being dropped with the short words.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+UNIT_ALIASES = {
+    "ml": ("ml", "mililiter", "milliliter", "mls"),
+    "l": ("l", "liter", "litre", "ltr", "lt"),
+    "g": ("g", "gr", "gram", "grams", "gramm", "grm", "grs"),
+    "kg": ("kg", "kilo", "kilogram", "kgs"),
+    "mg": ("mg", "miligram", "milligram"),
+    "mm": ("mm",),
+    "cm": ("cm", "centimeter", "centimetre"),
+    "m": ("m", "meter", "metre", "mtr"),
+    "inch": ("inch", "inchi", "inci", "in", '"'),
+    "pcs": ("pcs", "pc", "pcs.", "piece", "pieces", "biji", "buah"),
+    "oz": ("oz",),
+    "mah": ("mah",),
+    "gb": ("gb",),
+    "tb": ("tb",),
+    "w": ("w", "watt"),
+    "v": ("v", "volt"),
+}
+_UNIT_OF = {alias: unit for unit, aliases in UNIT_ALIASES.items() for alias in aliases}
+_UNIT_RE = re.compile(
+    r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*("
+    + "|".join(sorted((re.escape(a) for a in _UNIT_OF), key=len, reverse=True))
+    + r")(?![a-z0-9])",
+    re.IGNORECASE,
+)
+_TOKEN_RE = re.compile(r"[^\W_]+(?:[.][0-9]+)?[^\W_]*", re.UNICODE)
+
+
+def normalise_units(text: str) -> str:
+    """Write every "<number> <unit>" one way: "1,5 Kg" -> "1.5kg", "220 ML" -> "220ml"."""
+
+    def unit(match: re.Match) -> str:
+        number = match.group(1).replace(",", ".")
+        return f"{number}{_UNIT_OF[match.group(2).lower()]}"
+
+    return _UNIT_RE.sub(unit, text)
+
+
+@dataclass(frozen=True)
+class TitleCleaner:
+    """Turns a raw title into tokens; each step is an option so its effect on F1 can be measured.
+
+    `stopwords` names stopwordsiso languages (id, ms, en); `stem` is "" (none),
+    "id" (Sastrawi), "en" (nltk Snowball) or "id+en".
+    """
+
+    lowercase: bool = True
+    units: bool = True
+    strip_special: bool = True
+    stopwords: tuple[str, ...] = ()
+    stem: str = ""
+    min_token_length: int = 1
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    def tokens(self, title: str) -> list[str]:
+        text = title.lower() if self.lowercase else title
+        if self.units:
+            text = normalise_units(text)
+        words = _TOKEN_RE.findall(text) if self.strip_special else text.split()
+        words = [w for w in words if len(w) >= self.min_token_length and w not in self._stopwords]
+        if self.stem:
+            words = [self._stem_cache(w) for w in words]
+        return words
+
+    def clean(self, title: str) -> str:
+        return " ".join(self.tokens(title))
+
+    def clean_many(self, titles) -> list[str]:
+        return [self.clean(t) for t in titles]
+
+    @cached_property
+    def _stopwords(self) -> frozenset[str]:
+        if not self.stopwords:
+            return frozenset()
+        import stopwordsiso
+
+        return frozenset(stopwordsiso.stopwords(list(self.stopwords)))
+
+    @cached_property
+    def _stem_cache(self):
+        """Stem each distinct token once: Sastrawi is slow, titles repeat words a lot."""
+        from functools import lru_cache
+
+        stemmers = []
+        if "id" in self.stem.split("+"):
+            from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+            stemmers.append(StemmerFactory().create_stemmer().stem)
+        if "en" in self.stem.split("+"):
+            from nltk.stem.snowball import SnowballStemmer
+
+            stemmers.append(SnowballStemmer("english").stem)
+
+        @lru_cache(maxsize=None)
+        def stem(word: str) -> str:
+            if any(ch.isdigit() for ch in word):
+                return word
+            for fn in stemmers:
+                word = fn(word) or word
+            return word
+
+        return stem

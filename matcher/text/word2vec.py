@@ -1,0 +1,75 @@
+"""Word2Vec trained on the catalogue's own titles (the seed's choice), IDF-weighted title means."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors, Word2Vec
+
+from matcher.text.channel import TextChannel, l2_normalise, register
+from matcher.text.preprocess import TitleCleaner
+
+
+@register
+class Word2VecChannel(TextChannel):
+    """Title vector = IDF-weighted mean of its word vectors, so brand and size words outweigh "murah"."""
+
+    refit_per_catalogue = True
+
+    def __init__(self, cleaner: TitleCleaner | None = None, vector_size: int = 100, window: int = 5,
+                 min_count: int = 1, epochs: int = 20, sg: int = 1, seed: int = 0, workers: int = 1):
+        super().__init__(cleaner)
+        self.vector_size = vector_size
+        self.window = window
+        self.min_count = min_count
+        self.epochs = epochs
+        self.sg = sg
+        self.seed = seed
+        self.workers = workers
+        self.vectors_: KeyedVectors | None = None
+        self.idf_: dict[str, float] = {}
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "vector_size": self.vector_size, "window": self.window,
+                "min_count": self.min_count, "epochs": self.epochs, "sg": self.sg, "seed": self.seed,
+                "workers": self.workers}
+
+    def fit(self, titles, groups=None):
+        sentences = [self.cleaner.tokens(t) for t in titles]
+        sentences = [s for s in sentences if s]
+        if not sentences:
+            raise ValueError("Word2Vec needs at least one non-empty title; switch text channels off for this catalogue")
+        model = Word2Vec(sentences=sentences, vector_size=self.vector_size, window=self.window,
+                         min_count=self.min_count, epochs=self.epochs, sg=self.sg, seed=self.seed,
+                         workers=self.workers)
+        self.vectors_ = model.wv
+        self.idf_ = _idf(sentences)
+        return self
+
+    def transform(self, titles):
+        out = np.zeros((len(titles), self.vector_size), dtype=np.float32)
+        for row, title in enumerate(titles):
+            words = [w for w in self.cleaner.tokens(title) if w in self.vectors_.key_to_index]
+            if words:
+                weights = np.array([self.idf_.get(w, 1.0) for w in words], dtype=np.float32)
+                out[row] = weights @ self.vectors_[words]
+        return l2_normalise(out)
+
+    def _save_state(self, folder: Path) -> None:
+        self.vectors_.save(str(folder / "word2vec.kv"))
+        (folder / "idf.json").write_text(json.dumps(self.idf_, ensure_ascii=False))
+
+    def _load_state(self, folder: Path) -> None:
+        self.vectors_ = KeyedVectors.load(str(folder / "word2vec.kv"))
+        self.idf_ = json.loads((folder / "idf.json").read_text())
+
+
+def _idf(sentences) -> dict[str, float]:
+    """Smoothed inverse document frequency of each word over the titles."""
+    counts: dict[str, int] = {}
+    for words in sentences:
+        for w in set(words):
+            counts[w] = counts.get(w, 0) + 1
+    n = len(sentences)
+    return {w: float(np.log((1 + n) / (1 + c)) + 1) for w, c in counts.items()}

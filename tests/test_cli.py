@@ -1,0 +1,120 @@
+"""The CLI end to end on a small generated catalogue: demo -> build -> match -> evaluate."""
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from matcher.cli import main
+
+
+def read(path):
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def built(demo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("art") / "demo"
+    code = main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
+                 "--out", str(out), "--threads", "1"])
+    assert code == 0
+    return out
+
+
+def test_build_writes_a_checked_manifest(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert set(manifest["channels"]) == {"tfidf_word", "tfidf_char", "word2vec", "usem3"}
+    assert manifest["phash"] is True and manifest["tuning"]["mean_f1"] > 0.5
+    assert manifest["k"] >= 50
+    assert all(len(digest) == 64 for digest in manifest["files"].values())
+    table = pd.read_parquet(built / "neighbours.parquet")
+    assert {"query", "candidate", "sim_tfidf_word", "sim_usem3", "sim_phash"} <= set(table.columns)
+    assert str(table["sim_usem3"].dtype) == "float16" and str(table["query"].dtype) == "int32"
+
+
+def test_match_writes_the_submission_format(built, demo_dir, tmp_path):
+    out = tmp_path / "matches.csv"
+    assert main(["match", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),
+                 "--out", str(out)]) == 0
+    sub = read(out)
+    catalog = read(demo_dir / "catalog.csv")
+    assert list(sub.columns) == ["posting_id", "matches"]
+    assert sub["posting_id"].tolist() == catalog["posting_id"].tolist()
+    assert all(m.split()[0] == p for p, m in zip(sub["posting_id"], sub["matches"]))
+    assert all(1 <= len(m.split()) <= 50 for m in sub["matches"])
+    assert (sub["matches"].str.split().str.len() > 1).mean() > 0.5
+
+
+def test_evaluate_beats_matching_only_itself(built, demo_dir, tmp_path):
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),
+                 "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert {"mean_f1", "precision", "recall", "nn1_accuracy", "f1_by_group_size"} <= set(metrics)
+    labels = read(demo_dir / "catalog.csv")["label_group"]
+    sizes = labels.map(labels.value_counts())
+    only_itself = (2 / (1 + sizes)).mean()
+    assert metrics["mean_f1"] > only_itself + 0.1
+    assert metrics["nn1_accuracy"] > 0.5
+
+
+def test_numeric_looking_ids_survive(demo_dir, tmp_path, built):
+    frame = read(demo_dir / "catalog.csv").head(60)
+    frame["posting_id"] = [f"00{i}" if i % 2 else f"1e{i}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "numeric.csv", index=False)
+    assert main(["match", "--artifacts", str(built), "--catalog", str(tmp_path / "numeric.csv"),
+                 "--out", str(tmp_path / "m.csv")]) == 0
+    assert read(tmp_path / "m.csv")["posting_id"].tolist() == frame["posting_id"].tolist()
+
+
+def test_catalogue_without_titles_switches_text_off(demo_dir, tmp_path):
+    frame = read(demo_dir / "catalog.csv")
+    frame["title"] = ""
+    frame.to_csv(tmp_path / "untitled.csv", index=False)
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(tmp_path / "untitled.csv"), "--out", str(out), "--threads", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["channels"] == {} and manifest["phash"] is True
+    assert main(["evaluate", "--artifacts", str(out), "--catalog", str(tmp_path / "untitled.csv")]) == 0
+
+
+def test_unlabelled_catalogue_builds_with_default_thresholds(demo_dir, tmp_path):
+    frame = read(demo_dir / "catalog.csv").drop(columns=["label_group"])
+    frame.to_csv(tmp_path / "unlabelled.csv", index=False)
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(tmp_path / "unlabelled.csv"), "--out", str(out), "--threads", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tuning"] is None and manifest["rule"]["thresholds"]["tfidf_word"] < 1
+    assert main(["evaluate", "--artifacts", str(out), "--catalog", str(tmp_path / "unlabelled.csv")]) == 2
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "matcher", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_bad_catalogue_is_a_clear_error_not_a_traceback(tmp_path):
+    (tmp_path / "bad.csv").write_text("id,Title,image\n1,a,x.jpg\n")
+    result = run_cli("build", "--catalog", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "art"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "posting_id" in result.stderr and "'Title' looks like 'title'" in result.stderr
+
+
+def test_changed_artifacts_are_refused(built, demo_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "art"
+    shutil.copytree(built, copy)
+    (copy / "rule.json").write_text((copy / "rule.json").read_text().replace("0.", "0.0", 1))
+    result = run_cli("match", "--artifacts", str(copy), "--catalog", str(demo_dir / "catalog.csv"),
+                     "--out", str(tmp_path / "m.csv"))
+    assert result.returncode == 2 and "checksum" in result.stderr and "Traceback" not in result.stderr
+    missing = run_cli("match", "--artifacts", str(tmp_path / "nothing"), "--catalog",
+                      str(demo_dir / "catalog.csv"), "--out", str(tmp_path / "m.csv"))
+    assert missing.returncode == 2 and "build" in missing.stderr
+
+
+def test_demo_command(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--listings", "50", "--seed", "3"]) == 0
+    assert len(read(tmp_path / "d" / "catalog.csv")) == 50
