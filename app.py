@@ -1,0 +1,53 @@
+"""matcher's home page (placeholder until the moderators' app lands): the demo catalogue and its matches."""
+import html
+
+import pandas as pd
+import streamlit as st
+
+from matcher.workspace import ensure_demo
+
+st.set_page_config(page_title="matcher", layout="wide")
+st.title("matcher")
+st.caption("Find the same product sold by many sellers, from each listing's title and photo.")
+
+
+@st.cache_resource(show_spinner=False)
+def demo_model():
+    bar = st.progress(0.0, text="Preparing the demo catalogue (first start only)")
+    folder = ensure_demo(progress=lambda fraction, message: bar.progress(fraction, text=message), log=lambda m: None)
+    bar.empty()
+    return folder
+
+
+@st.cache_data(show_spinner=False)
+def load(folder: str):
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return manifest, pd.read_parquet(folder / "listings.parquet"), pd.read_parquet(folder / "neighbours.parquet")
+
+
+folder = demo_model()
+manifest, listings, table = load(str(folder))
+st.info("This is the generated demo catalogue (invented brands, drawn photos), built with "
+        f"{', '.join(manifest['channels'])}{' and pHash' if manifest['phash'] else ''}: "
+        f"{manifest['catalog']['listings']:,} listings, {manifest['neighbour_pairs']:,} candidate pairs.")
+if manifest["tuning"]:
+    st.metric("Mean F1 on held-out groups", f"{manifest['tuning']['mean_f1']:.3f}")
+
+words = st.text_input("Search titles", placeholder="e.g. kopi 200gr")
+hits = listings[listings["title"].str.contains(words, case=False, regex=False)] if words else listings.head(0)
+st.write(f"{len(hits):,} listings" if words else "Type a word to search.")
+thresholds = manifest["rule"]["thresholds"]
+for position, row in hits.head(20).iterrows():
+    with st.expander(row["title"] or "(no title)"):
+        near = table[table["query"] == position].copy()
+        sims = [f"sim_{c}" for c in thresholds if f"sim_{c}" in near]
+        near["match"] = (near[sims].astype("float32") >= pd.Series({f"sim_{c}": t for c, t in thresholds.items()
+                                                                    if f"sim_{c}" in near})).any(axis=1)
+        near = near.sort_values("match", ascending=False).head(10)
+        near.insert(0, "title", listings["title"].to_numpy()[near["candidate"].to_numpy()])
+        st.markdown(f"posting_id `{html.escape(row['posting_id'])}`, group `{html.escape(row['label_group'])}`")
+        st.dataframe(near.drop(columns=["query", "candidate"]), hide_index=True)
