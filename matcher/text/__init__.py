@@ -10,7 +10,8 @@ from matcher.text.word2vec import Word2VecChannel
 _WORD_CLEANER = TitleCleaner(lowercase=True, units=True, strip_special=True)
 
 _FACTORIES = {
-    "tfidf_word": lambda **kw: TfidfChannel(**{"cleaner": _WORD_CLEANER, "analyzer": "word", **kw}),
+    "tfidf_word": lambda **kw: TfidfChannel(**{"cleaner": _WORD_CLEANER, "analyzer": "word", "binary": True,
+                                               "sublinear_tf": False, "min_df": 2, **kw}),
     "tfidf_char": lambda **kw: TfidfChannel(**{"cleaner": _WORD_CLEANER, "analyzer": "char_wb",
                                                "ngram_range": (2, 4), **kw}),
     "word2vec": lambda **kw: Word2VecChannel(**{"cleaner": _WORD_CLEANER, **kw}),
