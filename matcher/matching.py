@@ -1,12 +1,15 @@
-"""From the neighbour table to match sets: per-channel thresholds and their union.
+"""From the neighbour table to match sets: thresholds on channels and on their weighted mean.
 
-A pair matches when any channel's similarity reaches that channel's threshold
-(the competition's strong baseline). Thresholds are tuned on labelled groups by
-coordinate ascent on the competition metric, counted straight from the table
-so that a threshold change costs milliseconds, not a model run.
+A pair matches when any channel, or the fused score (a weighted mean of the
+text channels' similarities), reaches its threshold; a listing left with no
+match keeps its best candidate when that one's fused score is high enough
+("at least one match"). Thresholds and weights are tuned on labelled groups
+for the competition metric, counted straight from the table, so moving a
+threshold costs milliseconds and never a model run.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,38 +19,91 @@ from matcher.metric import MatchScores, group_codes, scores_from_counts
 from matcher.neighbours import sim_column
 
 OFF = 1.01  # a threshold no cosine similarity reaches: the channel is not used
+FUSED = "fused"
+GRID = np.round(np.arange(0.20, 1.0001, 0.01), 2)
 
 
 @dataclass
 class UnionRule:
-    """Match when any channel reaches its threshold; keep at most `max_matches` (self included)."""
+    """Match when any score reaches its threshold; keep at most `max_matches` per listing (self included)."""
 
     thresholds: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    rescue: float = OFF
     max_matches: int = 50
 
     def active(self) -> dict[str, float]:
         return {c: t for c, t in self.thresholds.items() if t < OFF}
 
     def to_dict(self) -> dict:
-        return {"rule": "union", "thresholds": dict(self.thresholds), "max_matches": self.max_matches}
+        return {"rule": "union", "thresholds": dict(self.thresholds), "weights": dict(self.weights),
+                "rescue": self.rescue, "max_matches": self.max_matches}
 
     @classmethod
     def from_dict(cls, data: dict) -> "UnionRule":
         return cls(thresholds={c: float(t) for c, t in data["thresholds"].items()},
-                   max_matches=int(data["max_matches"]))
+                   weights={c: float(w) for c, w in data.get("weights", {}).items()},
+                   rescue=float(data.get("rescue", OFF)), max_matches=int(data["max_matches"]))
+
+    def restricted_to(self, channels) -> "UnionRule":
+        """The same rule on a table holding only `channels` (a catalogue without titles or pHashes)."""
+        channels = set(channels)
+        weights = {c: w for c, w in self.weights.items() if c in channels}
+        keep = channels | ({FUSED} if weights else set())
+        return UnionRule({c: t for c, t in self.thresholds.items() if c in keep}, weights,
+                         self.rescue if weights else OFF, self.max_matches)
+
+    def scores(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every score the rule thresholds, per table row: channel similarities and the fused score."""
+        sims = {c: table[sim_column(c)].to_numpy(np.float32) for c in self.thresholds if c != FUSED}
+        if self.weights:
+            sims[FUSED] = fused_score(table, self.weights)
+        return sims
 
     def margin(self, table: pd.DataFrame) -> np.ndarray:
-        """How far each pair is past its nearest threshold (positive: a match); orders a listing's matches."""
+        """How far each pair is past its nearest threshold (>= 0: a match); orders a listing's matches."""
         margin = np.full(len(table), -np.inf, np.float32)
-        for channel, threshold in self.active().items():
-            sims = table[sim_column(channel)].to_numpy(np.float32)
-            margin = np.fmax(margin, sims - threshold)
+        for channel, sims in self.scores(table).items():
+            if self.thresholds[channel] < OFF:
+                margin = np.fmax(margin, sims - self.thresholds[channel])
         return margin
 
     def matches(self, table: pd.DataFrame) -> np.ndarray:
-        """Which rows of the table are matches, with the cap applied."""
+        """Which rows of the table are matches: thresholds, then the cap, then the rescue."""
         margin = self.margin(table)
-        return _cap(table["query"].to_numpy(), margin, margin >= 0, self.max_matches - 1)
+        query = table["query"].to_numpy()
+        mask = _cap(query, margin, margin >= 0, self.max_matches - 1)
+        if self.rescue < OFF and self.weights and len(query):
+            fused = fused_score(table, self.weights)
+            best = best_rows(query, fused, int(query.max()) + 1)
+            best = best[best >= 0]
+            lonely = best[~np.isin(query[best], query[mask]) & (fused[best] >= self.rescue)]
+            mask[lonely] = True
+        return mask
+
+
+def fused_score(table: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of the channels' similarities over the channels with evidence for the pair."""
+    total = np.zeros(len(table), np.float32)
+    weight = np.zeros(len(table), np.float32)
+    for channel, w in weights.items():
+        sims = table[sim_column(channel)].to_numpy(np.float32)
+        known = ~np.isnan(sims)
+        total[known] += w * sims[known]
+        weight[known] += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan).astype(np.float32)
+
+
+def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+    """Each listing's best-scoring table row (-1 where none has a score)."""
+    valid = np.flatnonzero(~np.isnan(score))
+    order = valid[np.lexsort((-score[valid], query[valid]))]
+    q = query[order]
+    first = np.r_[True, q[1:] != q[:-1]] if len(q) else np.zeros(0, bool)
+    best = np.full(n, -1, np.int64)
+    best[q[first]] = order[first]
+    return best
 
 
 def _cap(query: np.ndarray, score: np.ndarray, mask: np.ndarray, cap: int) -> np.ndarray:
@@ -77,59 +133,108 @@ def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np
 
 
 class RuleScorer:
-    """Scores rules on one labelled neighbour table fast enough to sweep thresholds."""
+    """Scores rules on one labelled neighbour table, and sweeps a threshold over a whole grid at once."""
 
     def __init__(self, table: pd.DataFrame, labels):
         codes = group_codes(labels)
         self.n = len(codes)
+        self.table = table
         self.query = table["query"].to_numpy()
         self.same = codes[self.query] == codes[table["candidate"].to_numpy()]
         self.group_size = np.bincount(codes)[codes]
-        self.sims = {c[len("sim_"):]: table[c].to_numpy(np.float32) for c in table.columns if c.startswith("sim_")}
-        self.table = table
 
-    def scores(self, mask: np.ndarray, thresholds: dict[str, float], max_matches: int) -> MatchScores:
-        """Scores of the matched rows `mask` (which `thresholds` produced), with the cap applied."""
+    def rule_scores(self, rule: UnionRule) -> MatchScores:
+        mask = rule.matches(self.table)
         predicted = np.bincount(self.query[mask], minlength=self.n)
-        if predicted.max(initial=0) > max_matches - 1:
-            margin = UnionRule(thresholds).margin(self.table)
-            mask = _cap(self.query, margin, mask, max_matches - 1)
-            predicted = np.bincount(self.query[mask], minlength=self.n)
         correct = np.bincount(self.query[mask & self.same], minlength=self.n)
         return scores_from_counts(predicted + 1, correct + 1, self.group_size)
 
-    def rule_scores(self, rule: UnionRule) -> MatchScores:
-        return self.scores(self.mask(rule.thresholds), rule.thresholds, rule.max_matches)
+    def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied).
 
-    def mask(self, thresholds: dict[str, float]) -> np.ndarray:
-        mask = np.zeros(len(self.query), bool)
-        for channel, threshold in thresholds.items():
-            if threshold < OFF:
-                mask |= self.sims[channel] >= threshold
-        return mask
+        Each extra row is binned by the highest grid value it passes; per-listing
+        counts for every threshold are then reverse cumulative sums over bins.
+        """
+        extra = ~fixed & (scores >= grid[0])
+        bins = np.searchsorted(grid, scores[extra], side="right") - 1
+        shape = (self.n, len(grid))
+        flat = self.query[extra] * len(grid) + bins
+        passed = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
+        right = np.bincount(flat[self.same[extra]], minlength=shape[0] * shape[1]).reshape(shape)
+        predicted = np.bincount(self.query[fixed], minlength=self.n)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
+        correct = np.bincount(self.query[fixed & self.same], minlength=self.n)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
+        return (2 * (correct + 1) / (predicted + 1 + self.group_size[:, None])).mean(axis=0)
+
+    def none_f1(self, fixed: np.ndarray) -> float:
+        """Mean F1 of `fixed` alone: the score of a threshold switched off."""
+        predicted = np.bincount(self.query[fixed], minlength=self.n)
+        correct = np.bincount(self.query[fixed & self.same], minlength=self.n)
+        return float((2 * (correct + 1) / (predicted + 1 + self.group_size)).mean())
 
 
-def tune_union(table: pd.DataFrame, labels, channels, max_matches: int = 50,
-               grid=None, rounds: int = 3) -> tuple[UnionRule, float]:
-    """Per-channel thresholds maximising mean F1 on labelled listings (coordinate ascent).
+def tune_rule(table: pd.DataFrame, labels, channels, fuse=(), max_matches: int = 50,
+              rounds: int = 3, weight_step: float = 0.1) -> tuple[UnionRule, float]:
+    """Weights of the fused score, every threshold, and the rescue threshold, maximising mean F1.
 
-    Each channel's threshold is swept with the others fixed, "off" included, so
-    a channel that only adds false matches is switched off rather than forced in.
+    The fused score's weights are searched on a simplex grid, each with its
+    best threshold; then every threshold in turn is swept with the others
+    fixed ("off" included, so a channel that only adds false matches is
+    dropped); last, the rescue threshold.
     """
-    grid = np.round(np.arange(0.30, 1.0001, 0.01), 2) if grid is None else np.asarray(grid)
     scorer = RuleScorer(table, labels)
-    thresholds = {c: OFF for c in channels}
-    best = scorer.scores(scorer.mask(thresholds), thresholds, max_matches).mean_f1
+    fuse = [c for c in fuse if c in channels]
+    weights = _tune_weights(scorer, table, fuse, weight_step) if len(fuse) > 1 else {}
+    scores = {c: table[sim_column(c)].to_numpy(np.float32) for c in channels}
+    if weights:
+        scores[FUSED] = fused_score(table, weights)
+    thresholds = {c: OFF for c in scores}
     for _ in range(rounds):
-        improved = False
-        for channel in channels:
-            others = scorer.mask({c: t for c, t in thresholds.items() if c != channel})
-            sims = scorer.sims[channel]
-            for threshold in [OFF, *grid]:
-                mask = others | (sims >= threshold) if threshold < OFF else others
-                f1 = scorer.scores(mask, {**thresholds, channel: threshold}, max_matches).mean_f1
-                if f1 > best + 1e-9:
-                    best, thresholds[channel], improved = f1, float(threshold), True
-        if not improved:
+        changed = False
+        for channel in scores:
+            fixed = _mask(scores, {c: t for c, t in thresholds.items() if c != channel})
+            f1 = scorer.sweep(fixed, scores[channel], GRID)
+            best = float(GRID[f1.argmax()]) if f1.max() > scorer.none_f1(fixed) else OFF
+            changed |= best != thresholds[channel]
+            thresholds[channel] = best
+        if not changed:
             break
-    return UnionRule(thresholds=thresholds, max_matches=max_matches), best
+    rule = UnionRule(thresholds, weights, OFF, max_matches)
+    if weights:
+        rule.rescue = _tune_rescue(scorer, rule)
+    return rule, scorer.rule_scores(rule).mean_f1
+
+
+def _mask(scores: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray:
+    mask = np.zeros(len(next(iter(scores.values()))), bool)
+    for channel, threshold in thresholds.items():
+        if threshold < OFF:
+            mask |= scores[channel] >= threshold
+    return mask
+
+
+def _tune_weights(scorer: RuleScorer, table, channels, step: float) -> dict[str, float]:
+    """The simplex grid point whose fused score reaches the best F1 at its best threshold."""
+    ticks = np.round(np.arange(0, 1 + 1e-9, step), 6)
+    nothing = np.zeros(len(table), bool)
+    best, best_f1 = {}, -1.0
+    for combo in itertools.product(ticks, repeat=len(channels) - 1):
+        last = 1 - sum(combo)
+        if last < -1e-9:
+            continue
+        weights = {c: float(w) for c, w in zip(channels, [*combo, round(last, 6)]) if w > 0}
+        f1 = scorer.sweep(nothing, fused_score(table, weights), GRID).max()
+        if f1 > best_f1:
+            best, best_f1 = weights, f1
+    return best
+
+
+def _tune_rescue(scorer: RuleScorer, rule: UnionRule) -> float:
+    """The fused score from which a listing with no match keeps its best candidate (OFF if that never helps)."""
+    mask = rule.matches(scorer.table)
+    fused = fused_score(scorer.table, rule.weights)
+    best = best_rows(scorer.query, fused, scorer.n)
+    lonely = np.flatnonzero((np.bincount(scorer.query[mask], minlength=scorer.n) == 0) & (best >= 0))
+    rows, size = best[lonely], scorer.group_size[lonely]
+    gain = 2 * (1 + scorer.same[rows]) / (2 + size) - 2 / (1 + size)
+    totals = np.array([gain[fused[rows] >= t].sum() for t in GRID])
+    return float(GRID[totals.argmax()]) if totals.max(initial=0) > 0 else OFF

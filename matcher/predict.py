@@ -11,9 +11,9 @@ import pandas as pd
 from matcher.artifacts import read_manifest
 from matcher.catalog import Catalog
 from matcher.encode import encode_catalog, ready_channels
-from matcher.matching import UnionRule, match_sets
+from matcher.matching import UnionRule, best_rows, match_sets
 from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
-from matcher.neighbours import build_neighbour_table, sim_column
+from matcher.neighbours import build_neighbour_table
 from matcher.text import TextChannel, load_channel
 
 
@@ -49,8 +49,7 @@ def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
     encoded = encode_catalog(channels, catalog, use_phash)
     config = model.manifest["config"]
     table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
-    rule = UnionRule({c: t for c, t in model.rule.thresholds.items() if sim_column(c) in table},
-                     model.rule.max_matches)
+    rule = model.rule.restricted_to(c[len("sim_"):] for c in table.columns if c.startswith("sim_"))
     log(f"Matched {len(catalog):,} listings using {', '.join(rule.active()) or 'no channel'}.")
     return MatchResult(table, rule, match_sets(table, len(catalog), rule))
 
@@ -63,15 +62,8 @@ def submission(catalog: Catalog, sets) -> pd.DataFrame:
 
 def nearest_by(table: pd.DataFrame, score: np.ndarray, n: int) -> np.ndarray:
     """Each listing's best-scoring candidate (-1 where it has none with a score)."""
-    valid = ~np.isnan(score)
-    query = table["query"].to_numpy()[valid]
-    candidate = table["candidate"].to_numpy()[valid]
-    order = np.lexsort((-score[valid], query))
-    query, candidate = query[order], candidate[order]
-    first = np.r_[True, query[1:] != query[:-1]] if len(query) else np.zeros(0, bool)
-    nearest = np.full(n, -1, np.int64)
-    nearest[query[first]] = candidate[first]
-    return nearest
+    rows = best_rows(table["query"].to_numpy(), score, n)
+    return np.where(rows >= 0, table["candidate"].to_numpy()[np.maximum(rows, 0)], -1)
 
 
 def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
@@ -80,7 +72,6 @@ def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
     labels = catalog.labels
     scores = score_matches(result.sets, labels)
     n = len(catalog)
-    channels = [c[len("sim_"):] for c in result.table.columns if c.startswith("sim_")]
     margin = result.rule.margin(result.table)
     margin[np.isinf(margin)] = np.nan
     return {
@@ -89,8 +80,10 @@ def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
         "precision": scores.mean_precision,
         "recall": scores.mean_recall,
         "nn1_accuracy": nn1_accuracy(nearest_by(result.table, margin, n), labels),
-        "nn1_by_channel": {c: nn1_accuracy(nearest_by(result.table, result.table[sim_column(c)].to_numpy(np.float32), n), labels)
-                           for c in channels},
+        "nn1_by_channel": {c: nn1_accuracy(nearest_by(result.table, sims, n), labels)
+                           for c, sims in result.rule.scores(result.table).items()},
         "f1_by_group_size": {str(k): v for k, v in f1_by_group_size(scores.f1, labels).items()},
         "thresholds": result.rule.active(),
+        "weights": result.rule.weights,
+        "rescue": result.rule.rescue,
     }

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matcher.matching import OFF, RuleScorer, UnionRule, match_sets, tune_union
+from matcher.matching import FUSED, OFF, RuleScorer, UnionRule, fused_score, match_sets, tune_rule
+from matcher.metric import score_matches
 
 
 def table(rows):
@@ -16,8 +17,7 @@ def symmetric(rows):
 
 def test_union_matches_when_any_channel_reaches_its_threshold():
     t = symmetric([(0, 1, 0.9, 0.1), (0, 2, 0.2, 0.8), (1, 2, 0.5, 0.5), (2, 3, np.nan, 0.75)])
-    rule = UnionRule({"a": 0.85, "b": 0.7})
-    sets = match_sets(t, 4, rule)
+    sets = match_sets(t, 4, UnionRule({"a": 0.85, "b": 0.7}))
     assert [sorted(s.tolist()) for s in sets] == [[0, 1, 2], [0, 1], [0, 2, 3], [2, 3]]
     assert [s[0] for s in sets] == [0, 1, 2, 3]
 
@@ -28,30 +28,71 @@ def test_matches_are_ordered_by_margin_and_capped():
     assert sets[0].tolist() == [0, 2, 1]
 
 
-def test_scorer_counts_like_the_metric():
-    from matcher.metric import score_matches
+def test_fused_score_is_a_weighted_mean_over_available_channels():
+    t = table([(0, 1, 0.8, 0.4), (0, 2, np.nan, 0.4), (0, 3, np.nan, np.nan)])
+    fused = fused_score(t, {"a": 0.75, "b": 0.25})
+    np.testing.assert_allclose(fused[:2], [0.7, 0.4], atol=1e-6)
+    assert np.isnan(fused[2])
 
+
+def test_fused_threshold_matches_what_no_single_channel_reaches():
+    t = symmetric([(0, 1, 0.7, 0.7), (0, 2, 0.9, 0.1)])
+    rule = UnionRule({"a": 0.95, "b": 0.95, FUSED: 0.65}, weights={"a": 0.5, "b": 0.5})
+    assert sorted(match_sets(t, 3, rule)[0].tolist()) == [0, 1]
+
+
+def test_rescue_keeps_the_best_candidate_of_a_listing_with_no_match():
+    t = symmetric([(0, 1, 0.6, 0.6), (0, 2, 0.5, 0.5), (2, 3, 0.95, 0.95)])
+    rule = UnionRule({FUSED: 0.9}, weights={"a": 0.5, "b": 0.5}, rescue=0.55)
+    sets = match_sets(t, 4, rule)
+    assert sets[0].tolist() == [0, 1] and sets[1].tolist() == [1, 0]   # rescued, both ways
+    assert sets[2].tolist() == [2, 3]                                   # already matched: no rescue
+    rule.rescue = 0.65
+    assert match_sets(t, 4, rule)[0].tolist() == [0]
+
+
+def test_scorer_and_sweep_count_like_the_metric():
     t = symmetric([(0, 1, 0.9, 0.1), (0, 2, 0.2, 0.8), (1, 2, 0.5, 0.5), (2, 3, 0.1, 0.75)])
     labels = np.array(["x", "x", "y", "y"], dtype=object)
-    rule = UnionRule({"a": 0.85, "b": 0.7})
-    fast = RuleScorer(t, labels).rule_scores(rule)
-    slow = score_matches(match_sets(t, 4, rule), labels)
-    np.testing.assert_allclose(fast.f1, slow.f1)
+    scorer = RuleScorer(t, labels)
+    for a in (0.15, 0.5, 0.85):
+        rule = UnionRule({"a": a, "b": 0.7})
+        expected = score_matches(match_sets(t, 4, rule), labels).mean_f1
+        assert scorer.rule_scores(rule).mean_f1 == pytest.approx(expected)
+        fixed = t["sim_b"].to_numpy() >= 0.7
+        swept = scorer.sweep(fixed, t["sim_a"].to_numpy(np.float32), np.array([0.15, 0.5, 0.85]))
+        assert swept[[0.15, 0.5, 0.85].index(a)] == pytest.approx(expected)
 
 
-def test_tuning_finds_the_separating_thresholds_and_drops_a_useless_channel():
-    rng = np.random.default_rng(0)
-    rows = []
+def separable_case(seed=0):
+    rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(40), 2).astype(str).astype(object)
+    rows = []
     for i in range(80):
         for j in range(i + 1, min(i + 6, 80)):
             same = labels[i] == labels[j]
             rows.append((i, j, 0.8 + 0.1 * rng.random() if same else 0.5 + 0.2 * rng.random(), rng.random()))
-    rule, f1 = tune_union(symmetric(rows), labels, ["a", "b"])
+    return symmetric(rows), labels
+
+
+def test_tuning_finds_the_separating_threshold_and_drops_a_useless_channel():
+    t, labels = separable_case()
+    rule, f1 = tune_rule(t, labels, ["a", "b"])
     assert f1 == pytest.approx(1.0)
     assert 0.7 <= rule.thresholds["a"] <= 0.8 and rule.thresholds["b"] == OFF
 
 
-def test_rule_round_trips_through_dict():
-    rule = UnionRule({"a": 0.5, "b": OFF}, max_matches=20)
+def test_tuning_weights_the_informative_channel():
+    t, labels = separable_case(1)
+    rule, f1 = tune_rule(t, labels, ["a", "b"], fuse=["a", "b"])
+    assert f1 == pytest.approx(1.0)
+    assert rule.weights.get("a", 0) > rule.weights.get("b", 0)
+
+
+def test_rule_round_trips_through_dict_and_restricts():
+    rule = UnionRule({"a": 0.5, "b": OFF, FUSED: 0.6}, weights={"a": 0.3, "b": 0.7}, rescue=0.4, max_matches=20)
     assert UnionRule.from_dict(rule.to_dict()) == rule
+    only_b = rule.restricted_to(["b"])
+    assert only_b.weights == {"b": 0.7} and "a" not in only_b.thresholds and FUSED in only_b.thresholds
+    no_text = rule.restricted_to(["phash"])
+    assert no_text.thresholds == {} and no_text.rescue == OFF
