@@ -37,12 +37,16 @@ DEFAULT_THRESHOLDS = {"tfidf_word": 0.55, "tfidf_char": 0.60, "word2vec": OFF, "
 @dataclass
 class BuildConfig:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
+    channel_params: dict = field(default_factory=dict)   # name -> parameters overriding its defaults
     k: int = 50
     use_phash: bool = True
     phash_radius: int = 8
     max_matches: int = 50
     hnsw: dict = field(default_factory=lambda: {"M": 32, "ef_construction": 200, "ef_search": 128, "threads": 0})
     tune_rounds: int = 3
+    # 1 in this many groups is held out to tune thresholds on. Half: thresholds depend on how many
+    # distractors a catalogue has, so the tuning part should be about as large as what gets matched.
+    tune_modulus: int = 2
 
 
 def neighbour_k(catalog: Catalog, k: int) -> int:
@@ -56,14 +60,14 @@ def create_channels(catalog: Catalog, config: BuildConfig, log=print) -> dict[st
     if not catalog.has_titles:
         log("No titles in this catalogue: text channels are off.")
         return {}
-    return {name: create_channel(name) for name in config.channels}
+    return {name: create_channel(name, **config.channel_params.get(name, {})) for name in config.channels}
 
 
 def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print):
     """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there."""
     use_phash = config.use_phash and catalog.has_phash
     names = list(channels) + ([PHASH_CHANNEL] if use_phash else [])
-    held = held_out_mask(catalog.labels, salt=TUNE_SALT)
+    held = held_out_mask(catalog.labels, salt=TUNE_SALT, modulus=config.tune_modulus)
     if not catalog.has_labels or held.all() or not held.any():
         log("No held-out labelled groups to tune on: using the default thresholds.")
         thresholds = {n: DEFAULT_THRESHOLDS.get(n, OFF) for n in names}

@@ -7,6 +7,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
 
 
 class HnswIndex:
@@ -64,7 +65,8 @@ def exact_search(queries, base, k: int, chunk: int = 1024) -> tuple[np.ndarray, 
     kk = min(k, n_base)
     ids = np.full((queries.shape[0], k), -1, np.int64)
     sims = np.full((queries.shape[0], k), np.nan, np.float32)
-    for start in range(0, queries.shape[0], chunk):
+    starts = range(0, queries.shape[0], chunk)
+    for start in tqdm(starts, desc="exact search", unit="chunk", disable=len(starts) < 8 or None, leave=False):
         block = queries[start:start + chunk] @ base.T
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         top = np.argpartition(-block, kk - 1, axis=1)[:, :kk] if kk < n_base else np.tile(np.arange(n_base), (len(block), 1))

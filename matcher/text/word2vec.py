@@ -13,7 +13,11 @@ from matcher.text.preprocess import TitleCleaner
 
 @register
 class Word2VecChannel(TextChannel):
-    """Title vector = IDF-weighted mean of its word vectors, so brand and size words outweigh "murah"."""
+    """Title vector = IDF-weighted mean of its word vectors, so brand and size words outweigh "murah".
+
+    Title vectors are centred on the catalogue's mean title: uncentred, every
+    pair of titles scores above 0.95 and thresholds cannot separate them.
+    """
 
     refit_per_catalogue = True
 
@@ -29,6 +33,7 @@ class Word2VecChannel(TextChannel):
         self.workers = workers
         self.vectors_: KeyedVectors | None = None
         self.idf_: dict[str, float] = {}
+        self.centre_: np.ndarray | None = None
 
     def get_params(self) -> dict:
         return {**super().get_params(), "vector_size": self.vector_size, "window": self.window,
@@ -45,9 +50,19 @@ class Word2VecChannel(TextChannel):
                          workers=self.workers)
         self.vectors_ = model.wv
         self.idf_ = _idf(sentences)
+        means = self._title_means(titles)
+        self.centre_ = means[means.any(axis=1)].mean(axis=0)
         return self
 
     def transform(self, titles):
+        means = self._title_means(titles)
+        empty = ~means.any(axis=1)
+        centred = means - self.centre_
+        centred[empty] = 0
+        return l2_normalise(centred)
+
+    def _title_means(self, titles) -> np.ndarray:
+        """Unit IDF-weighted mean word vector of each title (zeros where no word is known)."""
         out = np.zeros((len(titles), self.vector_size), dtype=np.float32)
         for row, title in enumerate(titles):
             words = [w for w in self.cleaner.tokens(title) if w in self.vectors_.key_to_index]
@@ -59,10 +74,12 @@ class Word2VecChannel(TextChannel):
     def _save_state(self, folder: Path) -> None:
         self.vectors_.save(str(folder / "word2vec.kv"))
         (folder / "idf.json").write_text(json.dumps(self.idf_, ensure_ascii=False))
+        np.save(folder / "centre.npy", self.centre_)
 
     def _load_state(self, folder: Path) -> None:
         self.vectors_ = KeyedVectors.load(str(folder / "word2vec.kv"))
         self.idf_ = json.loads((folder / "idf.json").read_text())
+        self.centre_ = np.load(folder / "centre.npy")
 
 
 def _idf(sentences) -> dict[str, float]:
