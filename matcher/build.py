@@ -19,7 +19,7 @@ import numpy as np
 import matcher
 from matcher.artifacts import write_artifacts
 from matcher.catalog import Catalog
-from matcher.encode import encode_catalog, ready_channels
+from matcher.encode import encode_catalog, has_phash_source, ready_channels
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
 from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
@@ -81,9 +81,10 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         f"(models fitted on the other {len(fit_part):,}).")
     learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
     tuned = ready_channels(learned, tune_part, learn=False)
-    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash), k, config.hnsw,
+    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash, log), k, config.hnsw,
                                      config.phash_radius)
-    rule, f1 = tune_rule(table, tune_part.labels, names, fuse=list(channels), max_matches=config.max_matches,
+    scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
+    rule, f1 = tune_rule(table, tune_part.labels, scored, fuse=list(channels), max_matches=config.max_matches,
                          rounds=config.tune_rounds)
     log(f"Tuned rule: thresholds {rule.active()}, fused weights {rule.weights}, rescue {rule.rescue}; "
         f"mean F1 {f1:.4f} on the held-out groups.")
@@ -96,10 +97,10 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     started = time.perf_counter()
     channels = create_channels(catalog, config, log)
     k = neighbour_k(catalog, config.k)
-    use_phash = config.use_phash and catalog.has_phash
+    use_phash = config.use_phash and has_phash_source(catalog)
     rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, log)
     final = ready_channels(channels, catalog, learn=tuning is not None)
-    encoded = encode_catalog(final, catalog, use_phash)
+    encoded = encode_catalog(final, catalog, use_phash, log)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
@@ -130,7 +131,8 @@ def _manifest(catalog, config, k, channels, encoded, rule, tuning, n_pairs, seco
         "libraries": libraries,
         "catalog": {"source": catalog.report.source, "listings": len(catalog),
                     "labelled": catalog.has_labels, "has_titles": catalog.has_titles,
-                    "has_phash": catalog.has_phash, "problems": catalog.report.summary()},
+                    "has_phash": catalog.has_phash, "image_dir": str(catalog.image_dir or ""),
+                    "problems": catalog.report.summary()},
         "config": asdict(config),
         "k": k,
         "channels": {name: {"class": type(ch).__name__, "dim": int(encoded.vectors[name].shape[1]),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.catalog import Catalog
+from matcher.images.phash import catalogue_phashes
 from matcher.neighbours import phash_bits
 from matcher.text import TextChannel
 
@@ -47,13 +48,29 @@ def ready_channels(channels: dict[str, TextChannel], catalog: Catalog, learn: bo
     return ready
 
 
-def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool) -> Encoded:
-    """Vectors of every listing in every channel; a listing without a title has no text evidence."""
+def has_phash_source(catalog: Catalog) -> bool:
+    """pHashes come from the CSV's image_phash column, or from the photos when a folder is given."""
+    return catalog.has_phash or catalog.image_dir is not None
+
+
+def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool, log=print) -> Encoded:
+    """Vectors of every listing in every channel; a listing without a title or photo has no evidence there."""
     encoded = Encoded()
     present = title_present(catalog.titles)
     for name, channel in channels.items():
         encoded.vectors[name] = channel.transform(catalog.titles)
         encoded.present[name] = present
-    if use_phash and catalog.has_phash:
-        encoded.phash, encoded.phash_present = phash_bits(catalog.frame["image_phash"].to_numpy())
+    if use_phash and has_phash_source(catalog):
+        hashes, problems = catalogue_phashes(catalog)
+        _report(problems, log)
+        if (hashes != "").any():
+            encoded.phash, encoded.phash_present = phash_bits(hashes)
     return encoded
+
+
+def _report(problems, log, shown: int = 10) -> None:
+    """One warning per unreadable photo (the first few), so a bad file is named, never fatal."""
+    for problem in problems[:shown]:
+        log(f"warning: {problem.reason}; that listing has no photo evidence.")
+    if len(problems) > shown:
+        log(f"warning: {len(problems) - shown} more photos could not be read.")

@@ -142,3 +142,21 @@ def test_tiny_and_wordless_catalogues_match_without_error(built, tmp_path, title
     matches = read(tmp_path / "m.csv")
     assert matches["posting_id"].tolist() == frame["posting_id"].tolist()
     assert [m.split()[0] for m in matches["matches"]] == frame["posting_id"].tolist()
+
+
+def test_phash_is_computed_from_photos_and_bad_photos_are_named(demo_dir, tmp_path, capsys):
+    import shutil
+
+    images = tmp_path / "images"
+    shutil.copytree(demo_dir / "images", images)
+    frame = read(demo_dir / "catalog.csv").drop(columns=["image_phash"])
+    broken = frame["image"].iloc[3]
+    (images / broken).write_bytes(b"not a jpeg at all")
+    frame.to_csv(tmp_path / "no-phash.csv", index=False)
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(tmp_path / "no-phash.csv"), "--images", str(images),
+                 "--out", str(out), "--threads", "1"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["phash"] is True
+    table = pd.read_parquet(out / "neighbours.parquet")
+    assert table["sim_phash"].notna().mean() > 0.9
+    assert broken in capsys.readouterr().err
