@@ -1,0 +1,165 @@
+"""Backbone features of listing photos, for the image channel.
+
+Decoding JPEGs costs about as much as the model on a CPU, so a thread pool decodes
+(at a reduced JPEG scale) while the main thread runs the model on the previous
+batch. Features are cached by the sha1 of each file's bytes: a rebuild only hashes
+unchanged photos, and sellers' reused photos are computed once however they are named.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from matcher.images.backbone import create_backbone, feature_dim, make_transform, preprocess_config
+from matcher.images.read import ImageProblem, read_image
+
+
+class FeatureExtractor:
+    """Backbone features of photos, batched, decoded on a thread, cached by file content."""
+
+    def __init__(self, backbone: str = "tf_efficientnet_lite0", batch_size: int = 16, threads: int = 2,
+                 cache_dir=None, device: str = "auto"):
+        self.backbone, self.batch_size, self.threads = backbone, batch_size, threads
+        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        self.model = create_backbone(backbone).eval().to(self.device)
+        self.transform = make_transform(self.model)
+        self.dim = feature_dim(self.model)
+        side = max(preprocess_config(self.model)["input_size"][1:])
+        self._draft = (2 * side, 2 * side)  # room for the resize to the model's input without aliasing
+        self.cache_path = Path(cache_dir) / f"features-{backbone}.npz" if cache_dir is not None else None
+        self._cache: dict[str, np.ndarray] | None = None  # content key -> unit feature vector; loaded on first use
+
+    def transform_paths(self, paths) -> tuple[np.ndarray, np.ndarray, list[ImageProblem]]:
+        """(n x dim float32 unit rows, present mask, problems in path order); unreadable photos give zero rows."""
+        paths = [Path(path) for path in paths]
+        cache = self._load_cache()
+        with ThreadPoolExecutor(self.threads) as pool:
+            hashed = list(pool.map(self._hash, paths))
+            first_path = {}  # one path per new content, so identical photos are decoded and computed once
+            for path, (key, _) in zip(paths, hashed):
+                if key is not None and key not in cache:
+                    first_path.setdefault(key, path)
+            failed = self._compute(first_path, pool)
+        if first_path.keys() - failed.keys() and self.cache_path is not None:
+            self._save_cache()
+        features = np.zeros((len(paths), self.dim), np.float32)
+        present = np.zeros(len(paths), bool)
+        problems = []
+        for i, (path, (key, problem)) in enumerate(zip(paths, hashed)):
+            if key in cache:
+                features[i], present[i] = cache[key], True
+            else:
+                problems.append(problem or _renamed(failed[key], path))
+        return features, present, problems
+
+    def transform_catalog(self, catalog) -> tuple[np.ndarray, np.ndarray, list[ImageProblem]]:
+        """transform_paths for every listing; a listing without a photo file gets a zero row (loading reported it)."""
+        paths = [catalog.image_path(i) for i in range(len(catalog))]
+        rows = [i for i, path in enumerate(paths) if path is not None]
+        found, found_present, problems = self.transform_paths([paths[i] for i in rows])
+        features = np.zeros((len(catalog), self.dim), np.float32)
+        present = np.zeros(len(catalog), bool)
+        features[rows], present[rows] = found, found_present
+        return features, present, problems
+
+    def _hash(self, path: Path) -> tuple[str | None, ImageProblem | None]:
+        """(content key, None), or (None, problem) for a file that cannot be read, worded by read_image."""
+        try:
+            with open(path, "rb") as file:
+                digest = hashlib.file_digest(file, "sha1").hexdigest()
+        except OSError as err:
+            problem = read_image(path)[1]
+            return None, problem or ImageProblem(str(path), f"{path.name} cannot be read ({err}); check the file")
+        return f"{self.backbone}/{digest}", None
+
+    def _compute(self, first_path: dict[str, Path], pool: ThreadPoolExecutor) -> dict[str, ImageProblem]:
+        """Cache the features of each content key's photo; return the problems of those that do not decode."""
+        failed, keys, batch = {}, [], []
+        decoded = tqdm(self._decoded(first_path.values(), pool), total=len(first_path), desc="image features",
+                       unit="photo", disable=None)
+        with _torch_threads(self.threads):
+            for key, (tensor, problem) in zip(first_path, decoded):
+                if problem is not None:
+                    failed[key] = problem
+                    continue
+                keys.append(key)
+                batch.append(tensor)
+                if len(batch) == self.batch_size:
+                    self._cache.update(zip(keys, self._embed(batch)))
+                    keys, batch = [], []
+            if batch:
+                self._cache.update(zip(keys, self._embed(batch)))
+        return failed
+
+    def _decoded(self, paths, pool: ThreadPoolExecutor):
+        """(tensor, None) or (None, problem) per path, in order, at most two batches decoded ahead of the model."""
+        ahead = deque()
+        for path in paths:
+            ahead.append(pool.submit(self._load, path))
+            if len(ahead) > 2 * self.batch_size:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+    def _load(self, path: Path) -> tuple[torch.Tensor | None, ImageProblem | None]:
+        image, problem = read_image(path, draft_size=self._draft)
+        return (None, problem) if image is None else (self.transform(image), None)
+
+    def _embed(self, batch: list[torch.Tensor]) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.model(torch.stack(batch).to(self.device)).float()
+        return torch.nn.functional.normalize(out, dim=1).cpu().numpy()
+
+    def _load_cache(self) -> dict[str, np.ndarray]:
+        """The cache, read from disk once; an unreadable file is only a lost cache, so it warns and starts empty."""
+        if self._cache is None:
+            self._cache = {}
+            if self.cache_path is not None and self.cache_path.exists():
+                try:
+                    with np.load(self.cache_path) as data:
+                        self._cache = dict(zip(data["keys"].tolist(), data["features"]))
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                    warnings.warn(f"feature cache {self.cache_path} is unreadable ({err}); recomputing features")
+        return self._cache
+
+    def _save_cache(self) -> None:
+        """Write to a temporary file and rename, so a crash mid-write never leaves a half cache behind."""
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, prefix=self.cache_path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                np.savez(file, keys=np.array(list(self._cache), dtype=str),
+                         features=np.stack(list(self._cache.values())))
+            os.replace(tmp, self.cache_path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """torch.set_num_threads is process-wide: set it for this work only."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _renamed(problem: ImageProblem, path: Path) -> ImageProblem:
+    """Same bytes fail the same way, so a copy of a bad photo gets the original's problem under its own name."""
+    if problem.path == str(path):
+        return problem
+    return ImageProblem(str(path), problem.reason.replace(Path(problem.path).name, path.name, 1))
