@@ -19,7 +19,7 @@ import numpy as np
 import matcher
 from matcher.artifacts import write_artifacts
 from matcher.catalog import Catalog
-from matcher.encode import encode_catalog, has_phash_source, ready_channels
+from matcher.encode import encode_catalog, ready_channels, with_photo_phashes
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
 from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
@@ -81,7 +81,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         f"(models fitted on the other {len(fit_part):,}).")
     learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
     tuned = ready_channels(learned, tune_part, learn=False)
-    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash, log), k, config.hnsw,
+    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash), k, config.hnsw,
                                      config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
     rule, f1 = tune_rule(table, tune_part.labels, scored, fuse=list(channels), max_matches=config.max_matches,
@@ -95,12 +95,14 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     """Everything `match`, `evaluate` and the app need, written atomically to `out_dir`."""
     config = config or BuildConfig()
     started = time.perf_counter()
+    if config.use_phash:
+        catalog = with_photo_phashes(catalog, log)
     channels = create_channels(catalog, config, log)
     k = neighbour_k(catalog, config.k)
-    use_phash = config.use_phash and has_phash_source(catalog)
+    use_phash = config.use_phash and catalog.has_phash
     rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, log)
     final = ready_channels(channels, catalog, learn=tuning is not None)
-    encoded = encode_catalog(final, catalog, use_phash, log)
+    encoded = encode_catalog(final, catalog, use_phash)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 

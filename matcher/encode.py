@@ -48,23 +48,30 @@ def ready_channels(channels: dict[str, TextChannel], catalog: Catalog, learn: bo
     return ready
 
 
-def has_phash_source(catalog: Catalog) -> bool:
-    """pHashes come from the CSV's image_phash column, or from the photos when a folder is given."""
-    return catalog.has_phash or catalog.image_dir is not None
+def with_photo_phashes(catalog: Catalog, log=print) -> Catalog:
+    """The catalogue with image_phash filled in from its photos where the CSV had none.
+
+    Done once per build or match, so the tuning part, the whole catalogue and the
+    stored listings all share one reading of each photo.
+    """
+    if catalog.image_dir is None:
+        return catalog
+    hashes, problems = catalogue_phashes(catalog)
+    _report(problems, log)
+    frame = catalog.frame.copy()
+    frame["image_phash"] = hashes
+    return Catalog(frame, catalog.image_dir, catalog.report)
 
 
-def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool, log=print) -> Encoded:
-    """Vectors of every listing in every channel; a listing without a title or photo has no evidence there."""
+def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool) -> Encoded:
+    """Vectors of every listing in every channel; a listing without a title or pHash has no evidence there."""
     encoded = Encoded()
     present = title_present(catalog.titles)
     for name, channel in channels.items():
         encoded.vectors[name] = channel.transform(catalog.titles)
         encoded.present[name] = present
-    if use_phash and has_phash_source(catalog):
-        hashes, problems = catalogue_phashes(catalog)
-        _report(problems, log)
-        if (hashes != "").any():
-            encoded.phash, encoded.phash_present = phash_bits(hashes)
+    if use_phash and catalog.has_phash:
+        encoded.phash, encoded.phash_present = phash_bits(catalog.frame["image_phash"].to_numpy())
     return encoded
 
 

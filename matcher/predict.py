@@ -10,7 +10,7 @@ import pandas as pd
 
 from matcher.artifacts import read_manifest
 from matcher.catalog import Catalog
-from matcher.encode import encode_catalog, has_phash_source, ready_channels
+from matcher.encode import encode_catalog, ready_channels, with_photo_phashes
 from matcher.matching import UnionRule, best_rows, match_sets
 from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
 from matcher.neighbours import build_neighbour_table
@@ -45,8 +45,10 @@ class MatchResult:
 def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
     """Match a catalogue's listings among themselves with the model's channels and thresholds."""
     channels = ready_channels(model.channels, catalog, learn=False) if catalog.has_titles else {}
-    use_phash = model.manifest["phash"] and has_phash_source(catalog)
-    encoded = encode_catalog(channels, catalog, use_phash, log)
+    use_phash = model.manifest["phash"]
+    if use_phash:
+        catalog = with_photo_phashes(catalog, log)
+    encoded = encode_catalog(channels, catalog, use_phash)
     config = model.manifest["config"]
     table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
     rule = model.rule.restricted_to(c[len("sim_"):] for c in table.columns if c.startswith("sim_"))
