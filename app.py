@@ -1,5 +1,7 @@
 """matcher's home page (placeholder until the moderators' app lands): the demo catalogue and its matches."""
-import html
+import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -22,12 +24,18 @@ def demo_model():
 
 @st.cache_data(show_spinner=False)
 def load(folder: str):
-    import json
-    from pathlib import Path
-
+    """The build's outputs, with the rule applied to the whole table once per process, not per rerun."""
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    return manifest, pd.read_parquet(folder / "listings.parquet"), pd.read_parquet(folder / "neighbours.parquet")
+    table = pd.read_parquet(folder / "neighbours.parquet")
+    rule = UnionRule.from_dict(manifest["rule"])
+    table["match"], table["margin"] = rule.matches(table), rule.margin(table)
+    return manifest, pd.read_parquet(folder / "listings.parquet"), table.set_index("query")
+
+
+def plain(text: str) -> str:
+    """A seller's title shown as typed: Streamlit labels are markdown, so its markup is escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 folder = demo_model()
@@ -41,13 +49,10 @@ if manifest["tuning"]:
 words = st.text_input("Search titles", placeholder="e.g. kopi 200gr")
 hits = listings[listings["title"].str.contains(words, case=False, regex=False)] if words else listings.head(0)
 st.write(f"{len(hits):,} listings" if words else "Type a word to search.")
-rule = UnionRule.from_dict(manifest["rule"])
 for position, row in hits.head(20).iterrows():
-    with st.expander(row["title"] or "(no title)"):
-        near = table[table["query"] == position].reset_index(drop=True)
-        near["match"] = rule.matches(near)
-        near["margin"] = rule.margin(near)
+    with st.expander(plain(row["title"]) or "(no title)"):
+        near = table.loc[[position]] if position in table.index else table.iloc[:0]
         near = near.sort_values(["match", "margin"], ascending=False).head(10)
         near.insert(0, "title", listings["title"].to_numpy()[near["candidate"].to_numpy()])
-        st.markdown(f"posting_id `{html.escape(row['posting_id'])}`, group `{html.escape(row['label_group'])}`")
-        st.dataframe(near.drop(columns=["query", "candidate"]), hide_index=True)
+        st.text(f"posting_id {row['posting_id']}, group {row['label_group']}")
+        st.dataframe(near.drop(columns=["candidate"]), hide_index=True)
