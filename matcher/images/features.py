@@ -14,7 +14,6 @@ import warnings
 import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from matcher.images.backbone import create_backbone, feature_dim, make_transform, preprocess_config
 from matcher.images.read import ImageProblem, read_image
+from matcher.images.runtime import resolve_device, torch_threads
 
 
 class FeatureExtractor:
@@ -31,7 +31,7 @@ class FeatureExtractor:
     def __init__(self, backbone: str = "tf_efficientnet_lite0", batch_size: int = 16, threads: int = 2,
                  cache_dir=None, device: str = "auto"):
         self.backbone, self.batch_size, self.threads = backbone, batch_size, threads
-        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        self.device = resolve_device(device)
         self.model = create_backbone(backbone).eval().to(self.device)
         self.transform = make_transform(self.model)
         self.dim = feature_dim(self.model)
@@ -88,7 +88,7 @@ class FeatureExtractor:
         failed, keys, batch = {}, [], []
         decoded = tqdm(self._decoded(first_path.values(), pool), total=len(first_path), desc="image features",
                        unit="photo", disable=None)
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             for key, (tensor, problem) in zip(first_path, decoded):
                 if problem is not None:
                     failed[key] = problem
@@ -106,13 +106,14 @@ class FeatureExtractor:
         """(tensor, None) or (None, problem) per path, in order, at most two batches decoded ahead of the model."""
         ahead = deque()
         for path in paths:
-            ahead.append(pool.submit(self._load, path))
+            ahead.append(pool.submit(self.decode, path))
             if len(ahead) > 2 * self.batch_size:
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
 
-    def _load(self, path: Path) -> tuple[torch.Tensor | None, ImageProblem | None]:
+    def decode(self, path) -> tuple[torch.Tensor | None, ImageProblem | None]:
+        """(model input tensor, None) or (None, problem): the photo read at draft scale and preprocessed."""
         image, problem = read_image(path, draft_size=self._draft)
         return (None, problem) if image is None else (self.transform(image), None)
 
@@ -145,17 +146,6 @@ class FeatureExtractor:
         except BaseException:
             os.unlink(tmp)
             raise
-
-
-@contextmanager
-def _torch_threads(n: int):
-    """torch.set_num_threads is process-wide: set it for this work only."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _renamed(problem: ImageProblem, path: Path) -> ImageProblem:
