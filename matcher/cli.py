@@ -24,6 +24,12 @@ def _load(args):
     return catalog
 
 
+def _cache(args) -> Path:
+    from matcher.workspace import cache_root
+
+    return Path(args.cache) if args.cache else cache_root()
+
+
 def cmd_demo(args) -> None:
     from matcher.demo import write_demo_catalog
 
@@ -34,7 +40,10 @@ def cmd_demo(args) -> None:
 def cmd_build(args) -> None:
     from matcher.build import BuildConfig, build
 
-    config = BuildConfig(k=args.k, use_phash=not args.no_phash, max_matches=args.max_matches)
+    config = BuildConfig(k=args.k, use_phash=not args.no_phash, max_matches=args.max_matches,
+                         images=not args.no_image_channel, cache_dir=str(_cache(args)))
+    config.image_params = {"backbone": args.backbone, "device": args.device,
+                           "arcface": {"epochs": args.epochs, "dim": args.dim, "seed": args.seed}}
     if args.channels:
         config.channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
     if args.threads:
@@ -46,7 +55,7 @@ def cmd_build(args) -> None:
 def cmd_match(args) -> None:
     from matcher.predict import Model, match_catalog, submission
 
-    model = Model.load(args.artifacts)
+    model = Model.load(args.artifacts, cache_dir=_cache(args), device=args.device)
     catalog = _load(args)
     result = match_catalog(model, catalog, log=_log)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +66,7 @@ def cmd_match(args) -> None:
 def cmd_evaluate(args) -> None:
     from matcher.predict import Model, evaluate
 
-    model = Model.load(args.artifacts)
+    model = Model.load(args.artifacts, cache_dir=_cache(args), device=args.device)
     catalog = _load(args)
     if not catalog.has_labels:
         raise CatalogError(f"{args.catalog} has no label_group values: evaluate needs a labelled catalogue "
@@ -83,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     def catalog_args(p):
         p.add_argument("--catalog", required=True, help="CSV: posting_id,title,image[,image_phash,label_group]")
         p.add_argument("--images", default=None, help="folder of the listings' photos")
+        p.add_argument("--cache", default=None,
+                       help="photo features cache (default: $MATCHER_CACHE or ~/.cache/matcher)")
+        p.add_argument("--device", default="auto", help="where photos are embedded: auto, cpu, cuda")
 
     build = sub.add_parser("build", help="fit channels, tune thresholds, write artifacts")
     catalog_args(build)
@@ -92,6 +104,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--max-matches", type=int, default=50)
     build.add_argument("--no-phash", action="store_true", help="ignore the image_phash column")
     build.add_argument("--threads", type=int, default=0, help="index threads (1: reproducible)")
+    build.add_argument("--no-image-channel", action="store_true",
+                       help="with --images, use the photos for pHash only, not the embedding channel")
+    build.add_argument("--backbone", default="tf_efficientnet_lite0",
+                       help="timm model name; lite0/1/2 load packaged weights, others download from the hub")
+    build.add_argument("--epochs", type=int, default=30, help="ArcFace head training epochs")
+    build.add_argument("--dim", type=int, default=512, help="image embedding size")
+    build.add_argument("--seed", type=int, default=0, help="training seed")
     build.set_defaults(run=cmd_build)
 
     match = sub.add_parser("match", help="match a catalogue's listings among themselves")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.catalog import Catalog
+from matcher.images.channel import ImageChannel
 from matcher.images.phash import catalogue_phashes
 from matcher.neighbours import phash_bits
 from matcher.text import TextChannel
@@ -19,6 +20,7 @@ class Encoded:
     present: dict[str, np.ndarray] = field(default_factory=dict)
     phash: np.ndarray | None = None
     phash_present: np.ndarray | None = None
+    problems: list = field(default_factory=list)  # photos the image channel could not read
 
 
 def title_present(titles) -> np.ndarray:
@@ -48,34 +50,39 @@ def ready_channels(channels: dict[str, TextChannel], catalog: Catalog, learn: bo
     return ready
 
 
-def with_photo_phashes(catalog: Catalog, log=print) -> Catalog:
+def with_photo_phashes(catalog: Catalog, log=print) -> tuple[Catalog, set[str]]:
     """The catalogue with image_phash filled in from its photos where the CSV had none.
 
     Done once per build or match, so the tuning part, the whole catalogue and the
-    stored listings all share one reading of each photo.
+    stored listings all share one reading of each photo. Also returns the paths
+    of the photos it warned about, so they are not reported twice.
     """
     if catalog.image_dir is None:
-        return catalog
+        return catalog, set()
     hashes, problems = catalogue_phashes(catalog)
-    _report(problems, log)
+    report_photo_problems(problems, log)
     frame = catalog.frame.copy()
     frame["image_phash"] = hashes
-    return Catalog(frame, catalog.image_dir, catalog.report)
+    return Catalog(frame, catalog.image_dir, catalog.report), {p.path for p in problems}
 
 
-def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool) -> Encoded:
-    """Vectors of every listing in every channel; a listing without a title or pHash has no evidence there."""
+def encode_catalog(channels: dict[str, TextChannel], catalog: Catalog, use_phash: bool,
+                   image: ImageChannel | None = None) -> Encoded:
+    """Vectors of every listing in every channel; a listing without a title, photo or pHash has no evidence there."""
     encoded = Encoded()
     present = title_present(catalog.titles)
     for name, channel in channels.items():
         encoded.vectors[name] = channel.transform(catalog.titles)
         encoded.present[name] = present
+    if image is not None:
+        vectors, photo_present, encoded.problems = image.transform(catalog)
+        encoded.vectors[image.name], encoded.present[image.name] = vectors, photo_present
     if use_phash and catalog.has_phash:
         encoded.phash, encoded.phash_present = phash_bits(catalog.frame["image_phash"].to_numpy())
     return encoded
 
 
-def _report(problems, log, shown: int = 10) -> None:
+def report_photo_problems(problems, log, shown: int = 10) -> None:
     """One warning per unreadable photo (the first few), so a bad file is named, never fatal."""
     for problem in problems[:shown]:
         log(f"warning: {problem.reason}; that listing has no photo evidence.")

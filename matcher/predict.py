@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matcher.artifacts import read_manifest
+from matcher.artifacts import IMAGE_FOLDER, read_manifest
 from matcher.catalog import Catalog
-from matcher.encode import encode_catalog, ready_channels, with_photo_phashes
+from matcher.encode import encode_catalog, ready_channels, report_photo_problems, with_photo_phashes
+from matcher.images.channel import ImageChannel
 from matcher.matching import UnionRule, best_rows, match_sets
 from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
 from matcher.neighbours import build_neighbour_table
@@ -25,14 +26,19 @@ class Model:
     manifest: dict
     channels: dict[str, TextChannel]
     rule: UnionRule
+    image: ImageChannel | None = None
 
     @classmethod
-    def load(cls, folder) -> "Model":
+    def load(cls, folder, cache_dir=None, device: str | None = None) -> "Model":
+        """The build in `folder`; photo features are cached in `cache_dir`, computed on `device` if given."""
         folder = Path(folder)
         manifest = read_manifest(folder)
         channels = {name: load_channel(folder / "channels" / name) for name in manifest["channels"]}
         rule = UnionRule.from_dict(json.loads((folder / "rule.json").read_text()))
-        return cls(folder, manifest, channels, rule)
+        image = None
+        if manifest.get("image"):
+            image = ImageChannel.load(folder / IMAGE_FOLDER, cache_dir=cache_dir, device=device)
+        return cls(folder, manifest, channels, rule, image)
 
 
 @dataclass
@@ -45,10 +51,14 @@ class MatchResult:
 def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
     """Match a catalogue's listings among themselves with the model's channels and thresholds."""
     channels = ready_channels(model.channels, catalog, learn=False) if catalog.has_titles else {}
-    use_phash = model.manifest["phash"]
+    use_phash, reported = model.manifest["phash"], set()
     if use_phash:
-        catalog = with_photo_phashes(catalog, log)
-    encoded = encode_catalog(channels, catalog, use_phash)
+        catalog, reported = with_photo_phashes(catalog, log)
+    image = model.image if catalog.image_dir is not None else None
+    if model.image is not None and image is None:
+        log("No image folder given: matching without the image channel.")
+    encoded = encode_catalog(channels, catalog, use_phash, image)
+    report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
     config = model.manifest["config"]
     table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
     rule = model.rule.restricted_to(c[len("sim_"):] for c in table.columns if c.startswith("sim_"))

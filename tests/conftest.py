@@ -5,6 +5,15 @@ from matcher.catalog import load_catalog
 from matcher.demo import write_demo_catalog
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory):
+    """Photo features and checkpoints go to a temporary folder, never the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("cache")
+        patch.setenv("MATCHER_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")

