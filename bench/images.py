@@ -1,0 +1,279 @@
+"""The image channel on real product photos: ArcFace embeddings against untrained ImageNet features.
+
+Data: ../shared/data/vprc (marketplace products: seller photos and users' phone
+photos) and ../shared/data/grocery (phone photos of grocery products, groups of
+35 to 134). Split by product: a label group is TEST when int(sha1(label_group), 16)
+% 3 == 0, the rest TRAIN; each part is matched only within itself, and
+everything learned or tuned sees TRAIN only.
+
+    python bench/images.py        # writes docs/image-benchmark.md and docs/image-benchmark.json
+
+Also measures embedding throughput against the bare backbone, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from matcher.build import TUNE_SALT, BuildConfig, build  # noqa: E402
+from matcher.catalog import Catalog, load_catalog  # noqa: E402
+from matcher.encode import Encoded  # noqa: E402
+from matcher.images.arcface import ArcFaceHead  # noqa: E402
+from matcher.images.channel import ImageChannel  # noqa: E402
+from matcher.images.features import FeatureExtractor  # noqa: E402
+from matcher.images.read import read_image  # noqa: E402
+from matcher.matching import RuleScorer, UnionRule  # noqa: E402
+from matcher.metric import score_matches  # noqa: E402
+from matcher.neighbours import build_neighbour_table  # noqa: E402
+from matcher.predict import Model, evaluate  # noqa: E402
+from matcher.split import held_out_mask  # noqa: E402
+from matcher.workspace import cache_root  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
+# k and the match cap: 50 as in the competition, above the largest group (134) for grocery.
+K = {"vprc": 50, "grocery": 150}
+HNSW = {"M": 32, "ef_construction": 200, "ef_search": 256, "threads": 1}
+
+
+def sweep(vectors: np.ndarray, labels, k: int) -> np.ndarray:
+    """Mean F1 at each threshold of GRID, matched as the engine matches: its neighbour table, at most k matches."""
+    encoded = Encoded(vectors={"image": vectors}, present={"image": np.abs(vectors).sum(1) > 0})
+    table_scorer = RuleScorer(build_neighbour_table(encoded, k, HNSW, 0)[0], labels)
+    return np.array([table_scorer.rule_scores(UnionRule({"image": float(t)}, max_matches=k)).mean_f1 for t in GRID])
+
+
+def part_scores(vectors: np.ndarray, labels, k: int, threshold: float) -> dict:
+    """Mean F1 at `threshold`, the best F1 any threshold would give (oracle), and 1-NN accuracy."""
+    f1 = sweep(vectors, labels, k)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    at = int(np.searchsorted(GRID, threshold))
+    return {"mean_f1": float(f1[at]), "threshold": float(threshold), "oracle_f1": float(f1.max()),
+            "oracle_threshold": float(GRID[f1.argmax()]), "nn1_accuracy": float((labels[sims.argmax(1)] == labels).mean())}
+
+
+def retrieval(vectors: np.ndarray, labels, queries: np.ndarray, gallery: np.ndarray) -> dict:
+    """User photo -> seller photos: is a photo of the same product first (recall@1), in the first five (@5)?"""
+    sims = vectors[queries] @ vectors[gallery].T
+    ranked = labels[gallery][np.argsort(-sims, axis=1)[:, :5]]
+    hit = ranked == labels[queries][:, None]
+    has_gallery = np.isin(labels[queries], labels[gallery])  # a product with no seller photo cannot be found
+    return {"recall_at_1": float(hit[has_gallery, 0].mean()), "recall_at_5": float(hit[has_gallery].any(1).mean()),
+            "queries": int(has_gallery.sum())}
+
+
+def tuned_head(channel: ImageChannel, train: Catalog, features: np.ndarray, k: int):
+    """Threshold tuned as `build` does: head fitted on half of TRAIN's groups, F1 swept on the other half."""
+    held = held_out_mask(train.labels, salt=TUNE_SALT, modulus=2)
+    head = ArcFaceHead(channel.arcface).fit(features[~held], train.labels[~held])
+    f1 = sweep(head.transform(features[held]), train.labels[held], k)
+    final = ArcFaceHead(channel.arcface).fit(features, train.labels)
+    return final, float(GRID[f1.argmax()])
+
+
+def compare(catalog: Catalog, channel: ImageChannel, k: int) -> dict:
+    """Untrained features against the ArcFace embedding on TEST products, with thresholds from TRAIN."""
+    test = held_out_mask(catalog.labels, modulus=3)
+    train_part, test_part = catalog.subset(~test), catalog.subset(test)
+    started = time.perf_counter()
+    features, _, problems = channel.extractor.transform_catalog(catalog)
+    feature_seconds = time.perf_counter() - started
+    train_f, test_f = features[~test], features[test]
+    labels = test_part.labels
+    untrained_threshold = float(GRID[sweep(train_f, train_part.labels, k).argmax()])
+    started = time.perf_counter()
+    head, threshold = tuned_head(channel, train_part, train_f, k)
+    train_seconds = time.perf_counter() - started
+    embedded = head.transform(test_f)
+    result = {
+        "listings": {"train": len(train_part), "test": len(test_part)},
+        "groups": {"train": len(set(train_part.labels)), "test": len(set(labels))},
+        "unreadable_photos": len(problems),
+        "k": k,
+        "untrained": part_scores(test_f, labels, k, untrained_threshold),
+        "arcface": part_scores(embedded, labels, k, threshold),
+        "only_itself_f1": score_matches([np.array([i]) for i in range(len(labels))], labels).mean_f1,
+        "feature_seconds": round(feature_seconds, 1),
+        "head_training_seconds": round(train_seconds, 1),
+    }
+    if "split" in catalog.frame:
+        split = test_part.frame["split"].to_numpy()
+        queries, gallery = np.flatnonzero(split == "query"), np.flatnonzero(split == "gallery")
+        result["user_to_seller"] = {"untrained": retrieval(test_f, labels, queries, gallery),
+                                    "arcface": retrieval(embedded, labels, queries, gallery)}
+    return result
+
+
+def cropped_catalogue(catalog: Catalog, folder: Path) -> Catalog:
+    """The catalogue with each user photo cut to its bbox_xywh product box (seller photos unchanged)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = catalog.frame.copy()
+    for i, box in enumerate(frame["bbox_xywh"]):
+        if not box:
+            continue
+        x, y, w, h = (float(v) for v in box.split(","))
+        image, _ = read_image(catalog.image_path(i))
+        name = f"crop_{frame.at[i, 'image']}"
+        image.crop((x, y, x + w, y + h)).save(folder / name, quality=95)
+        frame.at[i, "image"] = name
+    for i, name in enumerate(frame["image"]):
+        if not (folder / name).exists():
+            shutil.copyfile(catalog.image_path(i), folder / name)  # a link out of the folder would be refused
+    return Catalog(frame, folder, catalog.report)
+
+
+def end_to_end(name: str, catalog: Catalog, work: Path, cache: Path) -> dict:
+    """The product path: `build` on TRAIN (image channel and pHash, thresholds tuned by the build), `evaluate` on TEST."""
+    test = held_out_mask(catalog.labels, modulus=3)
+    out = work / f"{name}-model"
+    started = time.perf_counter()
+    build(catalog.subset(~test), out, BuildConfig(k=K[name], max_matches=K[name], cache_dir=str(cache),
+                                                  hnsw=dict(HNSW)), log=lambda m: print("  " + m, flush=True))
+    built = time.perf_counter() - started
+    metrics = evaluate(Model.load(out, cache_dir=cache), catalog.subset(test), log=lambda m: None)
+    keys = ("mean_f1", "precision", "recall", "nn1_accuracy", "nn1_by_channel", "thresholds", "weights", "rescue")
+    return {**{key: metrics[key] for key in keys}, "build_seconds": round(built, 1)}
+
+
+def throughput(catalog: Catalog, channel: ImageChannel, photos: int = 192, batches=(1, 2, 4, 8, 16, 32),
+               repeats: int = 3) -> dict:
+    """Bare backbone on decoded tensors at each batch size, then the whole channel from JPEG files at the best one.
+
+    Both on the same photos in one process with 2 torch threads; the channel runs
+    with an empty feature cache, so it decodes, resizes, infers and projects every photo.
+    """
+    paths = [catalog.image_path(i) for i in range(photos)]
+    torch.set_num_threads(2)
+    reference = FeatureExtractor(channel.backbone, threads=2, device="cpu")
+    model = reference.model
+    tensors = [reference.decode(path)[0] for path in paths]
+
+    def bare(batch_size: int) -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for start in range(0, photos, batch_size):
+                model(torch.stack(tensors[start:start + batch_size]))
+        return photos / (time.perf_counter() - started)
+
+    bare(8)  # warm-up
+    backbone = {size: max(bare(size) for _ in range(repeats)) for size in batches}
+    best = max(backbone, key=backbone.get)
+
+    def whole() -> float:
+        extractor = FeatureExtractor(channel.backbone, batch_size=best, threads=2, device="cpu")  # empty cache
+        started = time.perf_counter()
+        features, _, _ = extractor.transform_paths(paths)
+        channel.head_.transform(features)
+        return photos / (time.perf_counter() - started)
+
+    runs = []
+    for _ in range(repeats):  # alternate, so both see the same machine state
+        runs.append((bare(best), whole()))
+    bare_best, channel_best = max(r[0] for r in runs), max(r[1] for r in runs)
+    return {"photos": photos, "backbone_by_batch": {str(k): round(v, 1) for k, v in backbone.items()},
+            "best_batch": best, "backbone_images_per_s": round(bare_best, 1),
+            "channel_images_per_s": round(channel_best, 1), "ratio": round(channel_best / bare_best, 3),
+            "torch_threads": 2, "decode_threads": reference.threads}
+
+
+def report(results: dict) -> str:
+    lines = ["# Image channel benchmark", "",
+             "Produced by `python bench/images.py` (results also in `image-benchmark.json`). "
+             "Split by product: a label group is TEST when int(sha1(label_group), 16) % 3 == 0; "
+             "each part is matched only within itself; the head and every threshold saw TRAIN only. "
+             "Backbone: `tf_efficientnet_lite0` with its packaged ImageNet weights, frozen; ArcFace head "
+             "(512-d, margin 0.5 with warm-up, scale 30) trained on cached backbone features on the CPU.", ""]
+    for name in ("vprc", "grocery", "vprc_cropped"):
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"## {name}", "",
+                  f"TRAIN {r['listings']['train']:,} photos of {r['groups']['train']} products, "
+                  f"TEST {r['listings']['test']:,} photos of {r['groups']['test']} products; k = {r['k']}. "
+                  f"Every listing matching only itself scores {r['only_itself_f1']:.3f}.", "",
+                  "| TEST products | mean F1 (threshold tuned on TRAIN) | threshold | best F1 any threshold gives "
+                  "| 1-NN accuracy |", "|---|---|---|---|---|"]
+        for key, label in (("untrained", "ImageNet features, untrained"), ("arcface", "ArcFace embedding")):
+            s = r[key]
+            lines.append(f"| {label} | {s['mean_f1']:.3f} | {s['threshold']:.2f} | {s['oracle_f1']:.3f} "
+                         f"| {s['nn1_accuracy']:.3f} |")
+        if "user_to_seller" in r:
+            u = r["user_to_seller"]
+            lines += ["", f"User photo -> seller photos of the TEST products ({u['untrained']['queries']} user photos):",
+                      "", "| | recall@1 | recall@5 |", "|---|---|---|"]
+            for key, label in (("untrained", "untrained"), ("arcface", "ArcFace")):
+                lines.append(f"| {label} | {u[key]['recall_at_1']:.3f} | {u[key]['recall_at_5']:.3f} |")
+        if "end_to_end" in r:
+            e = r["end_to_end"]
+            lines += ["", f"Product path (`build` on TRAIN with the image channel and pHash, `evaluate` on TEST): "
+                          f"mean F1 {e['mean_f1']:.3f}, 1-NN {e['nn1_accuracy']:.3f}; rule {e['thresholds']}; "
+                          f"build {e['build_seconds']} s."]
+        lines.append("")
+    if "throughput" in results:
+        t = results["throughput"]
+        lines += ["## Throughput (2 torch threads, one process, same photos)", "",
+                  "| batch size | " + " | ".join(t["backbone_by_batch"]) + " |",
+                  "|---|" + "---|" * len(t["backbone_by_batch"]),
+                  "| bare backbone, decoded tensors (images/s) | " + " | ".join(
+                      f"{v:.1f}" for v in t["backbone_by_batch"].values()) + " |", "",
+                  f"At the best batch size ({t['best_batch']}): bare backbone {t['backbone_images_per_s']} images/s; "
+                  f"whole channel from JPEG files (decode on {t['decode_threads']} threads, resize, backbone, "
+                  f"ArcFace head) {t['channel_images_per_s']} images/s: {t['ratio']:.0%} of the bare backbone.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "image-benchmark"), help="report path without suffix")
+    parser.add_argument("--cache", default=str(cache_root()), help="photo feature cache")
+    parser.add_argument("--datasets", default="vprc,grocery")
+    parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    channel = ImageChannel(cache_dir=cache)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in args.datasets.split(","):
+            catalog = load_catalog(DATA / name / "listing.csv", DATA / name / "images")
+            print(f"{name}: {len(catalog):,} photos", flush=True)
+            results[name] = compare(catalog, channel, K[name])
+            if not args.skip_end_to_end:
+                results[name]["end_to_end"] = end_to_end(name, catalog, work, cache)
+            print(json.dumps(results[name], indent=1), flush=True)
+            if name == "vprc":
+                cropped = cropped_catalogue(catalog, work / "crops")
+                results["vprc_cropped"] = compare(cropped, channel, K[name])
+                print(json.dumps(results["vprc_cropped"], indent=1), flush=True)
+        if not args.skip_throughput:
+            vprc = load_catalog(DATA / "vprc" / "listing.csv", DATA / "vprc" / "images")
+            channel.head_ = ArcFaceHead(channel.arcface).fit(*_labelled_features(channel, vprc))
+            results["throughput"] = throughput(vprc, channel)
+            print(json.dumps(results["throughput"], indent=1), flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(report(results) + "\n")
+    print(f"wrote {out.with_suffix('.md')}")
+
+
+def _labelled_features(channel: ImageChannel, catalog: Catalog):
+    features, _, _ = channel.extractor.transform_catalog(catalog)
+    return features, catalog.labels
+
+
+if __name__ == "__main__":
+    main()
