@@ -34,7 +34,7 @@ from matcher.images.channel import ImageChannel  # noqa: E402
 from matcher.images.features import FeatureExtractor  # noqa: E402
 from matcher.images.read import read_image  # noqa: E402
 from matcher.matching import RuleScorer, UnionRule  # noqa: E402
-from matcher.metric import score_matches  # noqa: E402
+from matcher.metric import nn1_accuracy, score_matches  # noqa: E402
 from matcher.neighbours import build_neighbour_table  # noqa: E402
 from matcher.predict import Model, evaluate  # noqa: E402
 from matcher.split import held_out_mask  # noqa: E402
@@ -61,7 +61,7 @@ def part_scores(vectors: np.ndarray, labels, k: int, threshold: float) -> dict:
     np.fill_diagonal(sims, -np.inf)
     at = int(np.searchsorted(GRID, threshold))
     return {"mean_f1": float(f1[at]), "threshold": float(threshold), "oracle_f1": float(f1.max()),
-            "oracle_threshold": float(GRID[f1.argmax()]), "nn1_accuracy": float((labels[sims.argmax(1)] == labels).mean())}
+            "oracle_threshold": float(GRID[f1.argmax()]), "nn1_accuracy": nn1_accuracy(sims.argmax(1), labels)}
 
 
 def retrieval(vectors: np.ndarray, labels, queries: np.ndarray, gallery: np.ndarray) -> dict:
