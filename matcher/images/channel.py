@@ -24,7 +24,7 @@ class ImageChannel:
 
     name = "image"
 
-    def __init__(self, backbone: str = "tf_efficientnet_lite0", arcface: dict | None = None, batch_size: int = 16,
+    def __init__(self, backbone: str = "tf_efficientnet_lite0", arcface: dict | None = None, batch_size: int | None = None,
                  threads: int = 2, device: str = "auto", cache_dir=None, checkpoint_dir=None):
         self.backbone = backbone
         self.arcface = ArcFaceConfig(**(arcface or {}))

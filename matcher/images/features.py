@@ -1,9 +1,13 @@
 """Backbone features of listing photos, for the image channel.
 
-Decoding JPEGs costs about as much as the model on a CPU, so a thread pool decodes
-(at a reduced JPEG scale) while the main thread runs the model on the previous
-batch. Features are cached by the sha1 of each file's bytes: a rebuild only hashes
-unchanged photos, and sellers' reused photos are computed once however they are named.
+On a CPU the fastest arrangement is data parallel: each of `threads` workers
+decodes a small batch and runs the model on it with torch's own threading off,
+so decoding and inference overlap across the cores with no hand-off between them
+(about as fast as the bare model on already-decoded tensors, see
+docs/image-benchmark.md). JPEGs decode at a reduced scale where the photo is much
+larger than the model's input. Features are cached by the sha1 of each file's
+bytes: a rebuild only hashes unchanged photos, and sellers' reused photos are
+computed once however they are named.
 """
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import os
 import tempfile
 import warnings
 import zipfile
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,13 +28,18 @@ from matcher.images.read import ImageProblem, read_image
 from matcher.images.runtime import resolve_device, torch_threads
 
 
+CPU_BATCH = 4  # small batches run fastest on a CPU core (bench/images.py measures each size)
+GPU_BATCH = 64
+
+
 class FeatureExtractor:
     """Backbone features of photos, batched, decoded on a thread, cached by file content."""
 
-    def __init__(self, backbone: str = "tf_efficientnet_lite0", batch_size: int = 16, threads: int = 2,
+    def __init__(self, backbone: str = "tf_efficientnet_lite0", batch_size: int | None = None, threads: int = 2,
                  cache_dir=None, device: str = "auto"):
-        self.backbone, self.batch_size, self.threads = backbone, batch_size, threads
+        self.backbone, self.threads = backbone, threads
         self.device = resolve_device(device)
+        self.batch_size = batch_size or (CPU_BATCH if self.device.type == "cpu" else GPU_BATCH)
         self.model = create_backbone(backbone).eval().to(self.device)
         self.transform = make_transform(self.model)
         self.dim = feature_dim(self.model)
@@ -84,33 +92,33 @@ class FeatureExtractor:
         return f"{self.backbone}/{digest}", None
 
     def _compute(self, first_path: dict[str, Path], pool: ThreadPoolExecutor) -> dict[str, ImageProblem]:
-        """Cache the features of each content key's photo; return the problems of those that do not decode."""
-        failed, keys, batch = {}, [], []
-        decoded = tqdm(self._decoded(first_path.values(), pool), total=len(first_path), desc="image features",
-                       unit="photo", disable=None)
-        with torch_threads(self.threads):
-            for key, (tensor, problem) in zip(first_path, decoded):
-                if problem is not None:
-                    failed[key] = problem
-                    continue
-                keys.append(key)
-                batch.append(tensor)
-                if len(batch) == self.batch_size:
-                    self._cache.update(zip(keys, self._embed(batch)))
-                    keys, batch = [], []
-            if batch:
-                self._cache.update(zip(keys, self._embed(batch)))
+        """Cache the features of each content key's photo; return the problems of those that do not decode.
+
+        Each worker decodes and embeds whole batches; on a CPU torch runs one thread
+        per worker, since the workers already use every core.
+        """
+        items = list(first_path.items())
+        batches = [items[start:start + self.batch_size] for start in range(0, len(items), self.batch_size)]
+        failed = {}
+        with tqdm(total=len(items), desc="image features", unit="photo", disable=None) as progress, \
+                torch_threads(1 if self.device.type == "cpu" else self.threads):
+            for keys, features, problems in pool.map(self._decode_and_embed, batches):
+                self._cache.update(zip(keys, features))
+                failed.update(problems)
+                progress.update(len(keys) + len(problems))
         return failed
 
-    def _decoded(self, paths, pool: ThreadPoolExecutor):
-        """(tensor, None) or (None, problem) per path, in order, at most two batches decoded ahead of the model."""
-        ahead = deque()
-        for path in paths:
-            ahead.append(pool.submit(self.decode, path))
-            if len(ahead) > 2 * self.batch_size:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
+    def _decode_and_embed(self, batch: list[tuple[str, Path]]):
+        """(keys, their features, {key: problem} for photos that do not decode) for one batch."""
+        keys, tensors, problems = [], [], {}
+        for key, path in batch:
+            tensor, problem = self.decode(path)
+            if problem is None:
+                keys.append(key)
+                tensors.append(tensor)
+            else:
+                problems[key] = problem
+        return keys, self._embed(tensors) if tensors else [], problems
 
     def decode(self, path) -> tuple[torch.Tensor | None, ImageProblem | None]:
         """(model input tensor, None) or (None, problem): the photo read at draft scale and preprocessed."""
