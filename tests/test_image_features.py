@@ -1,4 +1,5 @@
 """Photo features: unit rows aligned with their paths, bad photos as problems, a cache that skips the model."""
+import hashlib
 import shutil
 
 import numpy as np
@@ -91,6 +92,20 @@ def test_cache_skips_the_model_and_recomputes_only_changed_photos(photos, tmp_pa
     assert sum(seen) == 1
     np.testing.assert_array_equal(changed[:2], first[:2])
     assert not np.allclose(changed[2], first[2])
+
+
+def test_a_build_reads_each_unchanged_photo_once(photos, monkeypatch):
+    extractor = FeatureExtractor(device="cpu")
+    first, _, _ = extractor.transform_paths(photos)
+    read = []
+    digest = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda file, name: read.append(file.name) or digest(file, name))
+    extractor.transform_paths(photos)
+    assert read == []
+    write_photo(photos[1], seed=7)
+    changed, _, _ = extractor.transform_paths(photos)
+    assert read == [str(photos[1])]
+    assert not np.allclose(changed[1], first[1])
 
 
 def test_catalog_rows_follow_listings(extractor, photos, tmp_path):

@@ -47,6 +47,7 @@ class FeatureExtractor:
         self._draft = (2 * side, 2 * side)  # room for the resize to the model's input without aliasing
         self.cache_path = Path(cache_dir) / f"features-{backbone}.npz" if cache_dir is not None else None
         self._cache: dict[str, np.ndarray] | None = None  # content key -> unit feature vector; loaded on first use
+        self._digests: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> ((size, mtime_ns), sha1 of bytes)
 
     def transform_paths(self, paths) -> tuple[np.ndarray, np.ndarray, list[ImageProblem]]:
         """(n x dim float32 unit rows, present mask, problems in path order); unreadable photos give zero rows."""
@@ -82,14 +83,21 @@ class FeatureExtractor:
         return features, present, problems
 
     def _hash(self, path: Path) -> tuple[str | None, ImageProblem | None]:
-        """(content key, None), or (None, problem) for a file that cannot be read, worded by read_image."""
+        """(content key, None), or (None, problem) for a file that cannot be read, worded by read_image.
+
+        A build embeds the same photos several times (tuning, then the final fit);
+        a file whose size and modification time are unchanged is not read again.
+        """
         try:
-            with open(path, "rb") as file:
-                digest = hashlib.file_digest(file, "sha1").hexdigest()
+            stat = path.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            if self._digests.get(path, (None,))[0] != stamp:
+                with open(path, "rb") as file:
+                    self._digests[path] = (stamp, hashlib.file_digest(file, "sha1").hexdigest())
         except OSError as err:
             problem = read_image(path)[1]
             return None, problem or ImageProblem(str(path), f"{path.name} cannot be read ({err}); check the file")
-        return f"{self.backbone}/{digest}", None
+        return f"{self.backbone}/{self._digests[path][1]}", None
 
     def _compute(self, first_path: dict[str, Path], pool: ThreadPoolExecutor) -> dict[str, ImageProblem]:
         """Cache the features of each content key's photo; return the problems of those that do not decode.
