@@ -39,11 +39,13 @@ def cmd_demo(args) -> None:
 
 def cmd_build(args) -> None:
     from matcher.build import BuildConfig, build
+    from matcher.images.finetune import finetune_params
 
     config = BuildConfig(k=args.k, use_phash=not args.no_phash, max_matches=args.max_matches,
                          images=not args.no_image_channel, cache_dir=str(_cache(args)))
     config.image_params = {"backbone": args.backbone, "device": args.device,
-                           "arcface": {"epochs": args.epochs, "dim": args.dim, "seed": args.seed}}
+                           "arcface": {"epochs": args.epochs, "dim": args.dim, "seed": args.seed},
+                           "finetune": finetune_params(args.finetune, args.device, args.finetune_epochs)}
     if args.channels:
         config.channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
     if args.threads:
@@ -108,7 +110,11 @@ def parser() -> argparse.ArgumentParser:
                        help="with --images, use the photos for pHash only, not the embedding channel")
     build.add_argument("--backbone", default="tf_efficientnet_lite0",
                        help="timm model name; lite0/1/2 load packaged weights, others download from the hub")
-    build.add_argument("--epochs", type=int, default=30, help="ArcFace head training epochs")
+    build.add_argument("--epochs", type=int, default=30, help="ArcFace head training epochs (frozen backbone)")
+    build.add_argument("--finetune", choices=("auto", "none", "partial", "full"), default="auto",
+                       help="train the backbone too: its last two stages or all of it; "
+                            "auto: full on a GPU, none on a CPU (where partial takes tens of minutes)")
+    build.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning epochs (default 12)")
     build.add_argument("--dim", type=int, default=512, help="image embedding size")
     build.add_argument("--seed", type=int, default=0, help="training seed")
     build.set_defaults(run=cmd_build)

@@ -59,6 +59,20 @@ def test_image_channel_can_be_left_out(demo_dir, tmp_path):
     assert "sim_image" not in pd.read_parquet(out / "neighbours.parquet").columns
 
 
+def test_build_can_fine_tune_the_backbone_and_match_with_it(demo_dir, tmp_path):
+    out = tmp_path / "art"
+    assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
+                 "--out", str(out), "--threads", "1", "--channels", "tfidf_word", "--device", "cpu",
+                 "--finetune", "partial", "--finetune-epochs", "1", "--dim", "64"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    image = manifest["image"]
+    assert image["finetune"]["stages"] == 2 and image["finetune"]["epochs"] == 1
+    assert image["training"]["fine_tuned"]["stages"] == 2 and manifest["files"]["image/backbone.pt"]
+    assert main(["match", "--artifacts", str(out), "--catalog", str(demo_dir / "catalog.csv"),
+                 "--images", str(demo_dir / "images"), "--out", str(tmp_path / "m.csv")]) == 0
+    assert len(read(tmp_path / "m.csv")) == 240
+
+
 def test_match_writes_the_submission_format(built, demo_dir, tmp_path):
     out = tmp_path / "matches.csv"
     assert main(["match", "--artifacts", str(built), "--catalog", str(demo_dir / "catalog.csv"),

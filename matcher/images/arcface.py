@@ -130,7 +130,7 @@ class ArcFaceHead:
                 history.append(loss)
                 if checkpoint is not None:
                     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                    _atomic_save({"run": run, "epoch": epoch, "history": history, "head": head.state_dict(),
+                    atomic_save({"run": run, "epoch": epoch, "history": history, "head": head.state_dict(),
                                   "arc": arc.state_dict(), "optimiser": optimiser.state_dict(),
                                   "schedule": schedule.state_dict(), "shuffler": shuffler.get_state(),
                                   "torch_rng": torch.get_rng_state()}, checkpoint)
@@ -160,14 +160,20 @@ class ArcFaceHead:
         return folder
 
     @classmethod
+    def from_module(cls, config: ArcFaceConfig, head: EmbeddingHead, history: list[float]) -> "ArcFaceHead":
+        """A fitted head around an EmbeddingHead trained elsewhere (with the backbone, by fine-tuning)."""
+        model = cls(config)
+        model.head_, model.history_ = head.eval(), history
+        return model
+
+    @classmethod
     def load(cls, folder) -> "ArcFaceHead":
         folder = Path(folder)
         meta = json.loads((folder / "arcface.json").read_text())
-        model = cls(ArcFaceConfig(**meta["config"]))
-        head = EmbeddingHead(meta["in_dim"], model.config.dim, model.config.dropout)
+        config = ArcFaceConfig(**meta["config"])
+        head = EmbeddingHead(meta["in_dim"], config.dim, config.dropout)
         head.load_state_dict(torch.load(folder / "head.pt", weights_only=True))
-        model.head_, model.history_ = head.eval(), meta["history"]
-        return model
+        return cls.from_module(config, head, meta["history"])
 
 
 def _epoch(head, arc, optimiser, schedule, data, labels, shuffler, margin, config) -> float:
@@ -204,7 +210,7 @@ def _run_key(config: ArcFaceConfig, views: np.ndarray, codes: np.ndarray) -> str
     return digest.hexdigest()
 
 
-def _atomic_save(state: dict, path: Path) -> None:
+def atomic_save(state: dict, path: Path) -> None:
     """Checkpoint through a temporary file, so an interruption mid-write leaves the previous one intact."""
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)

@@ -36,16 +36,22 @@ class FeatureExtractor:
     """Backbone features of photos, batched, decoded on a thread, cached by file content."""
 
     def __init__(self, backbone: str = "tf_efficientnet_lite0", batch_size: int | None = None, threads: int = 2,
-                 cache_dir=None, device: str = "auto"):
+                 cache_dir=None, device: str = "auto", weights: dict[str, torch.Tensor] | None = None):
+        """`weights`: a fine-tuned state of the backbone, in place of its ImageNet weights."""
         self.backbone, self.threads = backbone, threads
         self.device = resolve_device(device)
         self.batch_size = batch_size or (CPU_BATCH if self.device.type == "cpu" else GPU_BATCH)
-        self.model = create_backbone(backbone).eval().to(self.device)
+        self.model = create_backbone(backbone, pretrained=weights is None)
+        if weights is not None:
+            self.model.load_state_dict(weights)
+        self.model.eval().to(self.device)
+        # Features of other weights are other features: each set of weights has its own cache file and keys.
+        self.weights_id = backbone if weights is None else f"{backbone}-{state_digest(weights)[:12]}"
         self.transform = make_transform(self.model)
         self.dim = feature_dim(self.model)
         side = max(preprocess_config(self.model)["input_size"][1:])
         self._draft = (2 * side, 2 * side)  # room for the resize to the model's input without aliasing
-        self.cache_path = Path(cache_dir) / f"features-{backbone}.npz" if cache_dir is not None else None
+        self.cache_path = Path(cache_dir) / f"features-{self.weights_id}.npz" if cache_dir is not None else None
         self._cache: dict[str, np.ndarray] | None = None  # content key -> unit feature vector; loaded on first use
         self._digests: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> ((size, mtime_ns), sha1 of bytes)
 
@@ -97,7 +103,7 @@ class FeatureExtractor:
         except OSError as err:
             problem = read_image(path)[1]
             return None, problem or ImageProblem(str(path), f"{path.name} cannot be read ({err}); check the file")
-        return f"{self.backbone}/{self._digests[path][1]}", None
+        return f"{self.weights_id}/{self._digests[path][1]}", None
 
     def _compute(self, first_path: dict[str, Path], pool: ThreadPoolExecutor) -> dict[str, ImageProblem]:
         """Cache the features of each content key's photo; return the problems of those that do not decode.
@@ -162,6 +168,15 @@ class FeatureExtractor:
         except BaseException:
             os.unlink(tmp)
             raise
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha1 of a model state's names and values, naming one set of weights."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _renamed(problem: ImageProblem, path: Path) -> ImageProblem:
