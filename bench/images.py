@@ -34,6 +34,7 @@ from matcher.encode import Encoded  # noqa: E402
 from matcher.images.arcface import ArcFaceHead  # noqa: E402
 from matcher.images.channel import ImageChannel  # noqa: E402
 from matcher.images.features import FeatureExtractor  # noqa: E402
+from matcher.images.finetune import finetune_params  # noqa: E402
 from matcher.images.read import read_image  # noqa: E402
 from matcher.images.runtime import torch_threads  # noqa: E402
 from matcher.matching import RuleScorer, UnionRule  # noqa: E402
@@ -137,17 +138,22 @@ def cropped_catalogue(catalog: Catalog, folder: Path) -> Catalog:
     return Catalog(frame, folder, catalog.report)
 
 
-def end_to_end(name: str, catalog: Catalog, work: Path, cache: Path) -> dict:
-    """The product path: `build` on TRAIN (image channel and pHash, thresholds tuned by the build), `evaluate` on TEST."""
+def end_to_end(name: str, catalog: Catalog, work: Path, cache: Path, image_params: dict | None = None) -> dict:
+    """The product path: `build` on TRAIN (image channel and pHash, thresholds tuned by the build), `evaluate` on TEST.
+
+    `image_params` are the image channel's (a fine-tuning mode, a device), as `build --finetune` passes them.
+    """
     test = held_out_mask(catalog.labels, modulus=3)
     out = work / f"{name}-model"
     started = time.perf_counter()
-    build(catalog.subset(~test), out, BuildConfig(k=K[name], max_matches=K[name], cache_dir=str(cache),
-                                                  hnsw=dict(HNSW)), log=lambda m: print("  " + m, flush=True))
+    config = BuildConfig(k=K[name], max_matches=K[name], cache_dir=str(cache), hnsw=dict(HNSW),
+                         image_params=image_params or {})
+    build(catalog.subset(~test), out, config, log=lambda m: print("  " + m, flush=True))
     built = time.perf_counter() - started
     metrics = evaluate(Model.load(out, cache_dir=cache), catalog.subset(test), log=lambda m: None)
-    keys = ("mean_f1", "precision", "recall", "nn1_accuracy", "nn1_by_channel", "thresholds", "weights", "rescue")
-    return {**{key: metrics[key] for key in keys}, "build_seconds": round(built, 1)}
+    keys = ("mean_f1", "precision", "recall", "nn1_accuracy", "nn1_by_channel", "strategy", "thresholds", "weights",
+            "rescue")
+    return {**{key: metrics[key] for key in keys}, "build_seconds": round(built, 1), "image_params": image_params}
 
 
 def throughput(catalog: Catalog, channel: ImageChannel, photos: int = 192, batches=(1, 2, 4, 8, 16),
@@ -231,11 +237,12 @@ def report(results: dict) -> str:
                       "", "| | recall@1 | recall@5 |", "|---|---|---|"]
             for key, label in (("untrained", "untrained"), ("arcface", "ArcFace")):
                 lines.append(f"| {label} | {u[key]['recall_at_1']:.3f} | {u[key]['recall_at_5']:.3f} |")
-        if "end_to_end" in r:
-            e = r["end_to_end"]
-            lines += ["", f"Product path (`build` on TRAIN with the image channel and pHash, `evaluate` on TEST): "
-                          f"mean F1 {e['mean_f1']:.3f}, 1-NN {e['nn1_accuracy']:.3f}; rule {e['thresholds']}; "
-                          f"build {e['build_seconds']} s."]
+        for key in (k for k in r if k.startswith("end_to_end")):
+            e = r[key]
+            how = "frozen backbone" if key == "end_to_end" else f"backbone fine-tuned ({key.rsplit('_', 1)[1]})"
+            lines += ["", f"Product path, {how} (`build` on TRAIN with the image channel and pHash, `evaluate` on "
+                          f"TEST): mean F1 {e['mean_f1']:.3f}, 1-NN {e['nn1_accuracy']:.3f}; strategy "
+                          f"{e.get('strategy', 'fused')}, rule {e['thresholds']}; build {e['build_seconds']} s."]
         lines.append("")
     if "throughput" in results:
         t = results["throughput"]
@@ -263,6 +270,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="vprc,grocery", help="comma-separated; empty to rerun throughput only")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--finetune", choices=("partial", "full"), default=None,
+                        help="also run the product path with the backbone fine-tuned (a GPU makes this quick)")
+    parser.add_argument("--device", default="auto", help="where the fine-tuning runs")
     args = parser.parse_args()
     cache = Path(args.cache)
     channel = ImageChannel(cache_dir=cache)
@@ -277,6 +287,9 @@ def main() -> None:
             results[name] = {**results.get(name, {}), **compare(catalog, channel, K[name])}
             if not args.skip_end_to_end:
                 results[name]["end_to_end"] = end_to_end(name, catalog, work, cache)
+            if args.finetune:
+                params = {"device": args.device, "finetune": finetune_params(args.finetune, args.device)}
+                results[name][f"end_to_end_finetuned_{args.finetune}"] = end_to_end(name, catalog, work, cache, params)
             print(json.dumps(results[name], indent=1), flush=True)
             if name == "vprc":
                 cropped = cropped_catalogue(catalog, work / "crops")

