@@ -65,20 +65,35 @@ def cmd_match(args) -> None:
     _log(f"Wrote {args.out}")
 
 
-def cmd_evaluate(args) -> None:
-    from matcher.predict import Model, evaluate
+def _model_and_labelled_catalog(args, command: str):
+    """The built model and the catalogue, which must carry label groups to score against."""
+    from matcher.predict import Model
 
     model = Model.load(args.artifacts, cache_dir=_cache(args), device=args.device)
     catalog = _load(args)
     if not catalog.has_labels:
-        raise CatalogError(f"{args.catalog} has no label_group values: evaluate needs a labelled catalogue "
+        raise CatalogError(f"{args.catalog} has no label_group values: {command} needs a labelled catalogue "
                            "(use `match` for an unlabelled one)")
+    return model, catalog
+
+
+def cmd_evaluate(args) -> None:
+    from matcher.predict import evaluate
+
+    model, catalog = _model_and_labelled_catalog(args, "evaluate")
     metrics = evaluate(model, catalog, log=_log)
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
+
+
+def cmd_report(args) -> None:
+    from matcher.report import write_report
+
+    model, catalog = _model_and_labelled_catalog(args, "report")
+    write_report(model, catalog, args.out, log=_log)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
     catalog_args(evaluate)
     evaluate.add_argument("--json", default=None, help="also write the metrics here")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    report = sub.add_parser("report", help="where matching fails on a labelled catalogue: figures, worst pairs")
+    report.add_argument("--artifacts", required=True)
+    catalog_args(report)
+    report.add_argument("--out", required=True, help="report folder (index.html, summary.json, figures)")
+    report.set_defaults(run=cmd_report)
     return root
 
 
