@@ -100,7 +100,7 @@ def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
         "recall": scores.mean_recall,
         "nn1_accuracy": nn1_accuracy(nearest_by(result.table, margin, n), labels),
         "nn1_by_channel": {c: nn1_accuracy(nearest_by(result.table, sims, n), labels)
-                           for c, sims in _every_score(result).items()},
+                           for c, sims in every_score(result).items()},
         "f1_by_group_size": {str(k): v for k, v in f1_by_group_size(scores.f1, labels).items()},
         "strategy": model.manifest.get("strategy"),
         "thresholds": result.rule.active(),
@@ -109,7 +109,7 @@ def evaluate(model: Model, catalog: Catalog, log=print) -> dict:
     }
 
 
-def _every_score(result: MatchResult) -> dict[str, np.ndarray]:
+def every_score(result: MatchResult) -> dict[str, np.ndarray]:
     """Each column of the table, and the rule's own scores (the fused score among them)."""
     columns = {c[len("sim_"):]: result.table[c].to_numpy(np.float32) for c in result.table.columns
                if c.startswith("sim_")}

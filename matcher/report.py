@@ -25,7 +25,7 @@ from matcher.catalog import Catalog
 from matcher.images.read import read_image
 from matcher.matching import GRID, OFF, RuleScorer
 from matcher.metric import f1_by_group_size, group_codes, score_matches, scores_from_counts
-from matcher.predict import MatchResult, Model, match_catalog
+from matcher.predict import MatchResult, Model, every_score, match_catalog
 
 TOP = 50     # pairs listed in each table
 THUMB = 128  # thumbnail side, pixels
@@ -45,7 +45,7 @@ def write_report(model: Model, catalog: Catalog, out, top: int = TOP, log=print)
     scorer = RuleScorer(result.table, labels)
     figures = {f"sweep_{name}": sweep_figure(name, sweep(scorer, score), result.rule.thresholds.get(name, OFF),
                                              scores.mean_f1)
-               for name, score in channel_scores(result).items()}
+               for name, score in every_score(result).items()}
     figures["f1_by_group_size"] = group_size_figure(scores.f1, labels)
     png = save_figures(figures, out, log)
 
@@ -70,13 +70,6 @@ def write_report(model: Model, catalog: Catalog, out, top: int = TOP, log=print)
     return summary
 
 
-def channel_scores(result: MatchResult) -> dict[str, np.ndarray]:
-    """Each channel's similarity per table row, and the rule's fused score where it has one."""
-    table = result.table
-    columns = {c.removeprefix("sim_"): table[c].to_numpy(np.float32) for c in table.columns if c.startswith("sim_")}
-    return columns | result.rule.scores(table)
-
-
 def candidate_pairs(result: MatchResult, labels) -> pd.DataFrame:
     """One row per pair of listings in the neighbour table (a < b), highest score first.
 
@@ -91,7 +84,7 @@ def candidate_pairs(result: MatchResult, labels) -> pd.DataFrame:
     margin[np.isinf(margin)] = np.nan
     frame = pd.DataFrame({"a": np.minimum(query, candidate), "b": np.maximum(query, candidate),
                           "matched": result.rule.matches(table), "same": codes[query] == codes[candidate],
-                          "score": margin, **channel_scores(result)})
+                          "score": margin, **every_score(result)})
     frame["matched"] = frame.groupby(["a", "b"])["matched"].transform("any")
     frame = frame.sort_values("score", ascending=False, kind="stable").drop_duplicates(["a", "b"])
     return frame.assign(candidate=True).reset_index(drop=True)
