@@ -40,11 +40,13 @@ def plain(text: str) -> str:
 
 folder = demo_model()
 manifest, listings, table = load(str(folder))
-st.info("This is the generated demo catalogue (invented brands, drawn photos), built with "
-        f"{', '.join(manifest['channels'])}{' and pHash' if manifest['phash'] else ''}: "
+channels = [*manifest["channels"], *(["photo embeddings"] if manifest["image"] else []),
+            *(["pHash"] if manifest["phash"] else [])]
+named = " and ".join([", ".join(channels[:-1]), channels[-1]] if len(channels) > 1 else channels)
+st.info(f"This is the generated demo catalogue (invented brands, drawn photos), built with {named}: "
         f"{manifest['catalog']['listings']:,} listings, {manifest['neighbour_pairs']:,} candidate pairs.")
 if manifest["tuning"]:
-    st.metric("Mean F1 on held-out groups", f"{manifest['tuning']['mean_f1']:.3f}")
+    st.metric(f"Mean F1 on held-out groups, strategy {manifest['strategy']}", f"{manifest['tuning']['mean_f1']:.3f}")
 
 words = st.text_input("Search titles", placeholder="e.g. kopi 200gr")
 hits = listings[listings["title"].str.contains(words, case=False, regex=False)] if words else listings.head(0)

@@ -20,10 +20,11 @@ import matcher
 from matcher.artifacts import IMAGE_FOLDER, write_artifacts
 from matcher.catalog import Catalog
 from matcher.encode import encode_catalog, ready_channels, report_photo_problems, with_photo_phashes
+from matcher.fusion import COMBINED, EXPANDED
 from matcher.images.channel import ImageChannel
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
-from matcher.neighbours import PHASH_CHANNEL, build_neighbour_table
+from matcher.neighbours import PHASH_CHANNEL, add_channels, build_neighbour_table
 from matcher.scorer import LEARNED, PairScorer
 from matcher.split import held_out_mask
 from matcher.strategies import STRATEGIES, Fusion, best_strategy, tune_strategies
@@ -126,7 +127,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         weights = tune_rule(table, tune_part.labels, scored, fuse=fuse, **common)[0].weights
         fusion = Fusion.from_fused_weights(weights, encoded)
         if fusion.weights:  # the combined and expanded embeddings bring their own candidates and columns
-            table, _ = build_neighbour_table(fusion.extend(encoded), k, config.hnsw, config.phash_radius)
+            table, _ = add_channels(table, fusion.extend(encoded), [COMBINED, EXPANDED], k, config.hnsw)
     if "learned" in config.strategies:
         log(f"Training the pair scorer on {len(table):,} candidate pairs.")
         fusion.scorer = PairScorer(**config.scorer_params)

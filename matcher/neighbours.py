@@ -134,19 +134,44 @@ def neighbour_table(query: np.ndarray, candidate: np.ndarray, similarities: dict
 
 def build_neighbour_table(encoded, k: int, hnsw_params: dict, phash_radius: int):
     """The whole table for one encoded catalogue, and the HNSW index of each dense channel."""
+    empty = neighbour_table(np.zeros(0, np.int64), np.zeros(0, np.int64), {})
+    table, indexes = add_channels(empty, encoded, list(encoded.vectors), k, hnsw_params)
+    if encoded.phash is not None:
+        table = _with_pairs(table, encoded, [phash_knn(encoded.phash, encoded.phash_present, k, phash_radius)[0]])
+    return table, indexes
+
+
+def add_channels(table: pd.DataFrame, encoded, names, k: int, hnsw_params: dict):
+    """`table` with channels `names` of `encoded` added, and the HNSW index of each added dense channel.
+
+    Their top-k candidates join the table with every channel's similarity, and
+    the rows already there get the added channels' similarity: the table's own
+    channels are not searched again.
+    """
     knn_ids, indexes = [], {}
-    for name, vectors in encoded.vectors.items():
-        present = encoded.present[name]
+    for name in names:
+        vectors, present = encoded.vectors[name], encoded.present[name]
         index = None
         if not sp.issparse(vectors) and present.sum() > 1:
             index = HnswIndex(**hnsw_params).fit(vectors[present], ids=np.flatnonzero(present))
             indexes[name] = index
         knn_ids.append(channel_knn(vectors, present, k, index)[0])
-    if encoded.phash is not None:
-        knn_ids.append(phash_knn(encoded.phash, encoded.phash_present, k, phash_radius)[0])
+        table[sim_column(name)] = pair_similarity(vectors, present, table["query"].to_numpy(np.int64),
+                                                  table["candidate"].to_numpy(np.int64)).astype(np.float16)
+    return _with_pairs(table, encoded, knn_ids), indexes
+
+
+def _with_pairs(table: pd.DataFrame, encoded, knn_ids: list[np.ndarray]) -> pd.DataFrame:
+    """`table` plus the candidate pairs of `knn_ids` it lacks, with every channel's similarity, sorted."""
+    if not knn_ids:
+        return table
+    n = knn_ids[0].shape[0]
     query, candidate = candidate_pairs(knn_ids)
+    new = ~np.isin(query * n + candidate, table["query"].to_numpy(np.int64) * n + table["candidate"].to_numpy())
+    query, candidate = query[new], candidate[new]
     sims = {name: pair_similarity(vectors, encoded.present[name], query, candidate)
             for name, vectors in encoded.vectors.items()}
     if encoded.phash is not None:
         sims[PHASH_CHANNEL] = phash_similarity(encoded.phash, encoded.phash_present, query, candidate)
-    return neighbour_table(query, candidate, sims), indexes
+    joined = pd.concat([table, neighbour_table(query, candidate, sims)], ignore_index=True)
+    return joined.sort_values(["query", "candidate"], ignore_index=True)

@@ -1,9 +1,11 @@
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from matcher.encode import Encoded
 from matcher.index import HnswIndex, exact_search
-from matcher.neighbours import (candidate_pairs, channel_knn, pair_similarity, phash_bits, phash_knn,
-                                phash_similarity)
+from matcher.neighbours import (add_channels, build_neighbour_table, candidate_pairs, channel_knn, pair_similarity,
+                                phash_bits, phash_knn, phash_similarity)
 
 
 def unit_rows(n, d, seed=0):
@@ -72,3 +74,26 @@ def test_phash_equal_and_close_hashes():
     sim = phash_similarity(bits, present, np.array([0, 0, 0, 0]), np.array([4, 1, 2, 3]))
     np.testing.assert_allclose(sim[:3], [1.0, 63 / 64, 0.0])
     assert np.isnan(sim[3])
+
+
+def test_adding_channels_to_a_table_equals_building_it_with_them():
+    rng = np.random.default_rng(5)
+    n = 60
+    dense = unit_rows(n, 8, seed=1)
+    raw = np.abs(unit_rows(n, 30, seed=2)) * (rng.random((n, 30)) < 0.3)
+    sparse = sp.csr_matrix(raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9))
+    present = {"dense": np.r_[np.ones(n - 3, bool), np.zeros(3, bool)], "sparse": np.ones(n, bool),
+               "extra": np.ones(n, bool)}
+    vectors = {"dense": dense, "sparse": sparse, "extra": unit_rows(n, 5, seed=3)}
+    bits = rng.integers(0, 2**63, n).astype(np.uint64)
+    bits[:10] = bits[0]  # some equal hashes
+    whole = Encoded(vectors=vectors, present=present, phash=bits, phash_present=np.ones(n, bool))
+    params = {"M": 16, "ef_construction": 100, "ef_search": 100, "threads": 1}
+    at_once, _ = build_neighbour_table(whole, 5, params, phash_radius=0)
+    first = Encoded(vectors={c: vectors[c] for c in ("dense", "sparse")}, present=present, phash=bits,
+                    phash_present=np.ones(n, bool))
+    table, _ = build_neighbour_table(first, 5, params, phash_radius=0)
+    added, indexes = add_channels(table, whole, ["extra"], 5, params)
+    assert list(indexes) == ["extra"]
+    pd.testing.assert_frame_equal(added[at_once.columns], at_once)
+    assert str(added["sim_extra"].dtype) == "float16" and str(added["query"].dtype) == "int32"
