@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from text_shopee import DATA, baseline  # noqa: E402
 from matcher.build import STRATEGIES_FILE, BuildConfig, build  # noqa: E402
 from matcher.catalog import Catalog, load_catalog  # noqa: E402
 from matcher.demo import write_demo_catalog  # noqa: E402
-from matcher.grouping import group_matches  # noqa: E402
+from matcher.grouping import GroupingConfig, group_table  # noqa: E402
 from matcher.matching import UnionRule, match_sets  # noqa: E402
 from matcher.metric import score_matches  # noqa: E402
 from matcher.predict import Model, match_catalog  # noqa: E402
@@ -56,12 +57,9 @@ def scores(table: pd.DataFrame, rule: UnionRule, labels) -> dict:
             "recall": round(s.mean_recall, 4)}
 
 
-def grouped(table: pd.DataFrame, rule: UnionRule, catalog: Catalog) -> dict:
-    """The chosen rule's matches turned into groups (guards on), scored as each listing's group."""
-    mask = rule.matches(table)
-    margin = rule.margin(table)[mask]
-    groups = group_matches(len(catalog), table["query"].to_numpy()[mask], table["candidate"].to_numpy()[mask],
-                           margin, catalog.posting_ids)
+def grouped(table: pd.DataFrame, rule: UnionRule, catalog: Catalog, config: GroupingConfig) -> dict:
+    """The chosen rule's matches turned into groups (the build's tuned guards), scored as each listing's group."""
+    groups = group_table(table, rule, catalog.posting_ids, config=config)
     s = score_matches(groups.match_sets(), catalog.labels)
     return {"mean_f1": round(s.mean_f1, 4), "precision": round(s.mean_precision, 4),
             "recall": round(s.mean_recall, 4), "dropped": groups.dropped}
@@ -85,7 +83,8 @@ def every_rule(train: Catalog, test: Catalog, work: Path, **config) -> dict:
             rows[f"{kind}:{name}"] = {**scores(result.table, rule, test.labels), "tuned_f1": round(entry["mean_f1"], 4),
                                       "rule": rule.to_dict()}
     chosen = UnionRule.from_dict(stored["strategies"][stored["chosen"]]["rule"])
-    return {"chosen": stored["chosen"], "rows": rows, "grouped": grouped(result.table, chosen, test),
+    return {"chosen": stored["chosen"], "rows": rows,
+            "grouped": {**grouped(result.table, chosen, test, model.grouping), "guards": asdict(model.grouping)},
             "build_seconds": round(built, 1), "match_seconds": round(matched, 1),
             "listings": {"train": len(train), "test": len(test)}}
 
@@ -99,12 +98,10 @@ def fusion_timing(catalog: Catalog, work: Path) -> dict:
     model.fusion.score(table, catalog.titles)
     scored = time.perf_counter() - started
     started = time.perf_counter()
-    mask = model.rule.matches(table)
     sets = match_sets(table, len(catalog), model.rule)
     matched = time.perf_counter() - started
     started = time.perf_counter()
-    groups = group_matches(len(catalog), table["query"].to_numpy()[mask], table["candidate"].to_numpy()[mask],
-                           model.rule.margin(table)[mask], catalog.posting_ids)
+    groups = group_table(table, model.rule, catalog.posting_ids, config=model.grouping)
     grouping = time.perf_counter() - started
     return {"listings": len(catalog), "pairs": len(table), "strategy": model.manifest["strategy"],
             "pair_scorer_seconds": round(scored, 2), "rule_seconds": round(matched, 2),
@@ -136,7 +133,7 @@ def report(results: dict) -> str:
                          f"| {row['tuned_f1']:.4f} |")
         g = r["grouped"]
         lines += ["", f"The chosen strategy's matches as groups (connected components with the size and weak-bridge "
-                      f"guards): mean F1 {g['mean_f1']:.4f} (precision {g['precision']:.4f}, recall {g['recall']:.4f}); "
+                      f"guards as tuned by the build on TRAIN's held-out groups: {g.get('guards')}): mean F1 {g['mean_f1']:.4f} (precision {g['precision']:.4f}, recall {g['recall']:.4f}); "
                       f"pairs refused by the guards: {g['dropped']}.", ""]
     if "timing" in results:
         t = results["timing"]

@@ -21,6 +21,7 @@ from matcher.artifacts import IMAGE_FOLDER, write_artifacts
 from matcher.catalog import Catalog
 from matcher.encode import encode_catalog, ready_channels, report_photo_problems, with_photo_phashes
 from matcher.fusion import COMBINED, EXPANDED
+from matcher.grouping import GroupingConfig, tune_grouping
 from matcher.images.channel import ImageChannel
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
@@ -95,6 +96,7 @@ class Tuning:
     alone: dict[str, tuple[UnionRule, float]] = field(default_factory=dict)  # each channel on its own threshold
     fusion: Fusion | None = None
     summary: dict | None = None  # listings, groups and F1 of the tuning part; None when nothing was tuned
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
 
 
 def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, image=None,
@@ -139,8 +141,12 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         log(f"  {name:9s} mean F1 {f1:.4f} on the held-out groups{'  <- chosen' if name == chosen else ''}")
     rule, f1 = strategies[chosen]
     log(f"Strategy {chosen}: thresholds {rule.active()}, rescue {rule.rescue} on {rule.rescue_by}.")
+    grouping, grouped_f1 = tune_grouping(table, rule, tune_part.labels, tune_part.posting_ids)
+    log(f"Groups: at most {grouping.max_size} listings, bridges below {grouping.min_support} overlap cut: "
+        f"mean F1 {grouped_f1:.4f} as groups.")
     return Tuning(rule, chosen, strategies, alone, fusion,
-                  {"mean_f1": f1, "listings": len(tune_part), "groups": int(len(set(tune_part.labels)))})
+                  {"mean_f1": f1, "grouped_f1": grouped_f1, "listings": len(tune_part),
+                   "groups": int(len(set(tune_part.labels)))}, grouping)
 
 
 def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=print) -> dict:
@@ -222,6 +228,7 @@ def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pa
             "weights": tuning.fusion.weights, "blending": asdict(tuning.fusion.blending),
             "scorer": tuning.fusion.scorer.get_params() if tuning.fusion.scorer is not None else None},
         "tuning": tuning.summary,
+        "grouping": asdict(tuning.grouping),
         "neighbour_pairs": n_pairs,
         "build_seconds": round(seconds, 1),
     }

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from matcher.metric import group_codes, score_matches
+
 DECISIONS = ("confirmed", "rejected")
 
 
@@ -94,6 +96,28 @@ def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.nd
         else:
             forest.union(ra, rb)
     return _groups(np.array([forest.find(i) for i in range(n)]), posting_ids, dropped)
+
+
+def group_table(table: pd.DataFrame, rule, posting_ids, decisions=None, config: GroupingConfig | None = None) -> Groups:
+    """The groups of a neighbour table's matches under `rule` (a UnionRule), strongest margin first."""
+    mask = rule.matches(table)
+    return group_matches(len(posting_ids), table["query"].to_numpy()[mask], table["candidate"].to_numpy()[mask],
+                         rule.margin(table)[mask], posting_ids, decisions, config)
+
+
+def tune_grouping(table: pd.DataFrame, rule, labels, posting_ids, max_sizes=(10, 20, 30, 50),
+                  min_supports=(0.0, 0.15, 0.25, 0.35, 0.5)) -> tuple[GroupingConfig, float]:
+    """The guards that give labelled groups the best mean F1, like thresholds are tuned; ties go to looser guards."""
+    biggest = int(np.bincount(group_codes(labels)).max())
+    sizes = sorted({max(size, biggest) for size in max_sizes})  # never cap below a real group's size
+    best, best_f1 = GroupingConfig(), -1.0
+    for max_size in reversed(sizes):
+        for min_support in min_supports:
+            config = GroupingConfig(max_size=max_size, min_support=min_support)
+            f1 = score_matches(group_table(table, rule, posting_ids, config=config).match_sets(), labels).mean_f1
+            if f1 > best_f1 + 1e-9:
+                best, best_f1 = config, f1
+    return best, best_f1
 
 
 def _unique_pairs(n: int, query, candidate, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ def pair_features(table: pd.DataFrame, titles=None) -> pd.DataFrame:
     query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
     n = int(max(query.max(), candidate.max())) + 1 if len(table) else 0
     features = {}
-    reverse = _reverse_rows(query, candidate, n)
+    reverse = reverse_rows(query, candidate, n)
     for column in (c for c in table.columns if c.startswith("sim_")):
         sims = table[column].to_numpy(np.float32)
         rank = _rank_within_query(query, sims)
@@ -82,7 +82,7 @@ def _pair_counts(rows: sp.csr_matrix, query: np.ndarray, candidate: np.ndarray) 
     return np.nan_to_num(counts).astype(np.float32)
 
 
-def _reverse_rows(query: np.ndarray, candidate: np.ndarray, n: int) -> np.ndarray:
+def reverse_rows(query: np.ndarray, candidate: np.ndarray, n: int) -> np.ndarray:
     """The row of (candidate, query) for each row (query, candidate); -1 where the table lacks it."""
     keys = query.astype(np.int64) * n + candidate
     if not len(keys):

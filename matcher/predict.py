@@ -11,6 +11,7 @@ import pandas as pd
 from matcher.artifacts import IMAGE_FOLDER, read_manifest
 from matcher.catalog import Catalog
 from matcher.encode import encode_catalog, ready_channels, report_photo_problems, with_photo_phashes
+from matcher.grouping import GroupingConfig
 from matcher.images.channel import ImageChannel
 from matcher.matching import UnionRule, best_rows, match_sets
 from matcher.metric import f1_by_group_size, nn1_accuracy, score_matches
@@ -29,6 +30,11 @@ class Model:
     rule: UnionRule
     image: ImageChannel | None = None
     fusion: Fusion | None = None
+
+    @property
+    def grouping(self) -> GroupingConfig:
+        """The group guards tuned by the build (the defaults for builds made before they were tuned)."""
+        return GroupingConfig(**self.manifest.get("grouping", {}))
 
     @classmethod
     def load(cls, folder, cache_dir=None, device: str | None = None) -> "Model":

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from matcher.artifacts import MANIFEST
 from matcher.catalog import load_catalog
+from matcher.settings import load_settings
 
 DEMO_LISTINGS = 1200
 DEMO_SEED = 0
 
 
 def artifacts_root() -> Path:
-    """The artifacts folder: $MATCHER_ARTIFACTS, else ./artifacts."""
-    return Path(os.environ.get("MATCHER_ARTIFACTS", "artifacts"))
+    """The artifacts folder: $MATCHER_ARTIFACTS, else the config file's, else ./artifacts (matcher.settings)."""
+    return load_settings().artifacts
 
 
 def cache_root() -> Path:

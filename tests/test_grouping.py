@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matcher.grouping import GroupingConfig, group_id, group_matches
+from matcher.grouping import GroupingConfig, group_id, group_matches, group_table, tune_grouping
+from matcher.matching import UnionRule
 
 
 def pairs(edges, score=0.9):
@@ -164,3 +165,17 @@ def test_match_sets_list_each_listings_group_with_itself_first():
 def test_bad_positions_are_an_error():
     with pytest.raises(ValueError, match="0..2"):
         group(3, [(0, 3)])
+
+
+def test_guards_are_tuned_on_labelled_groups():
+    # Two true groups of six, each fully matched, and one false match bridging them.
+    edges = clique(range(6)) + clique(range(6, 12)) + [(5, 6)]
+    table = pd.DataFrame({"query": [a for a, b in edges], "candidate": [b for a, b in edges],
+                          "sim_text": np.full(len(edges), 0.9, np.float32)})
+    rule = UnionRule({"text": 0.5})
+    labels = np.repeat(["A", "B"], 6)
+    assert len(group_table(table, rule, ids(12), config=GroupingConfig(min_support=0.0)).members()) == 1
+    config, f1 = tune_grouping(table, rule, labels, ids(12), max_sizes=(4, 50))
+    assert f1 == pytest.approx(1.0)
+    assert config.min_support > 0                 # the bridge guard is what separates them
+    assert config.max_size == 50                  # ties go to the looser cap; 4 is raised to the real groups' 6

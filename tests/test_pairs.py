@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from matcher.pairs import pair_features, title_features
-from matcher.scorer import PairScorer
+from matcher.scorer import PairScorer, both_ways
 from matcher.text.preprocess import quantities
 
 
@@ -76,3 +76,12 @@ def test_scorer_save_load_round_trip(tmp_path):
     loaded = PairScorer.load(scorer.save(tmp_path / "scorer"))
     assert loaded.get_params() == scorer.get_params()
     np.testing.assert_array_equal(loaded.transform(table, titles), scorer.transform(table, titles))
+
+
+def test_a_pair_scores_the_same_both_ways_where_the_table_holds_both():
+    table = pd.DataFrame({"query": [0, 0, 1, 2], "candidate": [1, 2, 0, 0]})
+    scores = both_ways(table, np.array([0.2, 0.9, 0.6, 0.5], np.float32))
+    # (0,1) and (1,0) meet at their mean; (0,2) and (2,0) too; nothing else moves.
+    np.testing.assert_allclose(scores, [0.4, 0.7, 0.4, 0.7])
+    lone = both_ways(table.iloc[:2], np.array([0.2, 0.9], np.float32))
+    np.testing.assert_allclose(lone, [0.2, 0.9])
