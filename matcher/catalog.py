@@ -126,7 +126,7 @@ class Catalog:
         name = self.frame["image"].iat[i]
         if self.image_dir is None or not name:
             return None
-        path = _resolve_inside(self.image_dir, name)
+        path = resolve_inside(self.image_dir, name)
         return path if path is not None and path.is_file() else None
 
     def subset(self, rows) -> Catalog:
@@ -468,13 +468,13 @@ def _image_issue(root: Path, name: str, entries: dict[str, os.DirEntry]) -> str 
         return None if entry.is_file() else "missing_image"
     if entry is None and not _NEEDS_RESOLVE.search(name):
         return "missing_image"
-    path = _resolve_inside(root, name)
+    path = resolve_inside(root, name)
     if path is None:
         return "unsafe_image_path"
     return None if path.is_file() else "missing_image"
 
 
-def _resolve_inside(root: Path, name: str) -> Path | None:
+def resolve_inside(root: Path, name: str) -> Path | None:
     """The real path of `name` under `root`, or None when it is absolute or resolves outside it."""
     if _ABSOLUTE.match(name):
         return None

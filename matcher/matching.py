@@ -80,9 +80,12 @@ class UnionRule:
                 margin = np.fmax(margin, sims - self.thresholds[channel])
         return margin
 
-    def matches(self, table: pd.DataFrame) -> np.ndarray:
-        """Which rows of the table are matches: thresholds, then the cap, then the rescue."""
-        margin = self.margin(table)
+    def matches(self, table: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        """Which rows of the table are matches: thresholds, then the cap, then the rescue.
+
+        `margin` is `self.margin(table)` when the caller already has it.
+        """
+        margin = self.margin(table) if margin is None else margin
         query = table["query"].to_numpy()
         mask = _cap(query, margin, margin >= 0, self.max_matches - 1)
         if self.rescue < OFF and len(query):
@@ -117,13 +120,24 @@ def fused_score(table: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
 
 
 def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
-    """Each listing's best-scoring table row (-1 where none has a score)."""
-    valid = np.flatnonzero(~np.isnan(score))
-    order = valid[np.lexsort((-score[valid], query[valid]))]
-    q = query[order]
-    first = np.r_[True, q[1:] != q[:-1]] if len(q) else np.zeros(0, bool)
+    """Each listing's best-scoring table row, the first on ties (-1 where none has a score).
+
+    A table sorted by query (as stored) is done in one pass of segment maxima;
+    any other order is sorted first.
+    """
     best = np.full(n, -1, np.int64)
-    best[q[first]] = order[first]
+    if not len(query):
+        return best
+    order = None
+    if (np.diff(query) < 0).any():
+        order = np.argsort(query, kind="stable")
+        query, score = query[order], score[order]
+    value = np.where(np.isnan(score), -np.inf, score)
+    starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+    top = np.repeat(np.maximum.reduceat(value, starts), np.diff(np.r_[starts, len(query)]))
+    hits = np.flatnonzero((value == top) & (value > -np.inf))
+    first = hits[np.r_[True, query[hits][1:] != query[hits][:-1]]] if len(hits) else hits
+    best[query[first]] = first if order is None else order[first]
     return best
 
 
@@ -165,13 +179,29 @@ class RuleScorer:
         self.group_size = np.bincount(codes)[codes]
 
     def rule_scores(self, rule: UnionRule) -> MatchScores:
-        mask = rule.matches(self.table)
+        return self.mask_scores(rule.matches(self.table))
+
+    def mask_scores(self, mask: np.ndarray) -> MatchScores:
+        """Scores of the match sets that the table rows in `mask` make."""
         predicted = np.bincount(self.query[mask], minlength=self.n)
         correct = np.bincount(self.query[mask & self.same], minlength=self.n)
         return scores_from_counts(predicted + 1, correct + 1, self.group_size)
 
     def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied).
+        """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied)."""
+        predicted, correct = self._sweep_counts(fixed, scores, grid)
+        return (2 * correct / (predicted + self.group_size[:, None])).mean(axis=0)
+
+    def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> pd.DataFrame:
+        """Mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
+        predicted, correct = self._sweep_counts(fixed, scores, grid)
+        size = self.group_size[:, None]
+        return pd.DataFrame({"threshold": grid, "precision": (correct / predicted).mean(axis=0),
+                             "recall": (correct / size).mean(axis=0),
+                             "f1": (2 * correct / (predicted + size)).mean(axis=0)})
+
+    def _sweep_counts(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray):
+        """Each listing's predicted and correct set sizes (itself included) at every grid threshold.
 
         Each extra row is binned by the highest grid value it passes; per-listing
         counts for every threshold are then reverse cumulative sums over bins.
@@ -184,7 +214,7 @@ class RuleScorer:
         right = np.bincount(flat[self.same[extra]], minlength=shape[0] * shape[1]).reshape(shape)
         predicted = np.bincount(self.query[fixed], minlength=self.n)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
         correct = np.bincount(self.query[fixed & self.same], minlength=self.n)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
-        return (2 * (correct + 1) / (predicted + 1 + self.group_size[:, None])).mean(axis=0)
+        return predicted + 1, correct + 1
 
     def none_f1(self, fixed: np.ndarray) -> float:
         """Mean F1 of `fixed` alone: the score of a threshold switched off."""

@@ -117,7 +117,13 @@ class ImageChannel:
 
     def transform(self, catalog):
         """(n x dim unit rows, which listings have a readable photo, problems of unreadable photos)."""
-        features, present, problems = self.extractor.transform_catalog(catalog)
+        return self._project(*self.extractor.transform_catalog(catalog))
+
+    def transform_paths(self, paths):
+        """The same for photo files outside any catalogue (a photo a moderator searches with)."""
+        return self._project(*self.extractor.transform_paths(paths))
+
+    def _project(self, features, present, problems):
         vectors = self.head_.transform(features) if self.head_ is not None else features
         return vectors, present, problems
 

@@ -59,12 +59,18 @@ def quantities(text: str) -> set[tuple[str, float]]:
     Two listings stating different amounts of one measure (200 ml vs 400 ml) are
     rarely the same product, however alike the rest of their titles.
     """
-    found = set()
-    for number, unit in _UNIT_RE.findall(text):
+    return {amount for _, _, amount in stated_amounts(text)}
+
+
+def stated_amounts(text: str) -> list[tuple[int, int, tuple[str, float]]]:
+    """Where each amount is stated: (start, end, (measure, amount in base units)), in order."""
+    found = []
+    for match in _UNIT_RE.finditer(text):
+        number, unit = match.groups()
         if unit.lower() == "in":  # "2 in 1" is a kind of product far more often than a length
             continue
         measure, size = UNIT_MEASURES[_UNIT_OF[unit.lower()]]
-        found.add((measure, round(float(number.replace(",", ".")) * size, 3)))
+        found.append((match.start(), match.end(), (measure, round(float(number.replace(",", ".")) * size, 3))))
     return found
 
 

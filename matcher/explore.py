@@ -1,0 +1,227 @@
+"""A built catalogue as the app sees it: the stored neighbour table, loaded once, re-filtered per rule.
+
+Moving a threshold must answer within a few hundred milliseconds on tens of
+thousands of listings, so nothing here runs a model: the table is loaded once
+(similarities as float32, sorted by query), and a rule's matches, groups,
+scores and threshold sweeps are all array operations on it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matcher.artifacts import IMAGE_FOLDER, read_manifest
+from matcher.build import STRATEGIES_FILE
+from matcher.images.channel import ImageChannel
+from matcher.index import HnswIndex
+from matcher.grouping import GroupingConfig, Groups, group_matches
+from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, fused_score
+from matcher.metric import MatchScores
+from matcher.neighbours import sim_column
+
+
+@dataclass
+class Applied:
+    """A rule applied to the table: each row's margin past its nearest threshold, and whether it matches."""
+
+    rule: UnionRule
+    margin: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class Summary:
+    """What a rule does to the catalogue: matched pairs, groups, sizes, and scores where labels exist."""
+
+    pairs: int                  # matched table rows (a pair found from both sides counts twice)
+    matched: int                # listings with at least one match
+    groups: int                 # groups of two or more listings
+    sizes: pd.Series            # number of groups of each size (two or more)
+    scores: MatchScores | None  # against the catalogue's labels, if it has them
+
+
+class Explorer:
+    """One built catalogue: listings, the neighbour table, the build's strategies and group guards."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        self.listings = pd.read_parquet(self.folder / "listings.parquet")
+        self.table = _load_table(self.folder / "neighbours.parquet")
+        self.posting_ids = self.listings["posting_id"].astype(str).to_numpy()
+        self.titles = self.listings["title"].fillna("").astype(str).to_numpy()
+        self.query = self.table["query"].to_numpy()
+        self.candidate = self.table["candidate"].to_numpy()
+        self.bounds = np.searchsorted(self.query, np.arange(len(self.listings) + 1))
+        self.channels = [c[len("sim_"):] for c in self.table.columns if c.startswith("sim_")]
+        self.rule = UnionRule.from_dict(json.loads((self.folder / "rule.json").read_text()))
+        self.strategies = _strategies(self.folder, self.manifest.get("strategy", "union"), self.rule)
+        self.grouping = GroupingConfig(**self.manifest.get("grouping", {}))
+        self.scorer = RuleScorer(self.table, self.labels) if self.labels is not None else None
+        self._position = pd.Index(self.posting_ids)
+        self._photo_search = None
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """The label groups, when every listing has one (only then do precision and recall mean anything)."""
+        if "label_group" not in self.listings or (self.listings["label_group"].astype(str) == "").any():
+            return None
+        return self.listings["label_group"].astype(str).to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.listings)
+
+    def position(self, posting_id: str) -> int | None:
+        found = self._position.get_indexer([str(posting_id)])[0]
+        return None if found < 0 else int(found)
+
+    def apply(self, rule: UnionRule) -> Applied:
+        margin = rule.margin(self.table)
+        return Applied(rule, margin, rule.matches(self.table, margin))
+
+    def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
+        """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
+        mask = applied.mask
+        return group_matches(len(self), self.query[mask], self.candidate[mask], applied.margin[mask],
+                             self.posting_ids, decisions, config or self.grouping)
+
+    def summary(self, applied: Applied, groups: Groups) -> Summary:
+        size = np.bincount(groups.labels)
+        sizes = pd.Series(np.bincount(size)[2:], index=np.arange(2, size.max(initial=1) + 1)) if len(size) else pd.Series(dtype=int)
+        return Summary(pairs=int(applied.mask.sum()),
+                       matched=int(len(np.unique(self.query[applied.mask]))),
+                       groups=int((size > 1).sum()), sizes=sizes[sizes > 0],
+                       scores=self.scorer.mask_scores(applied.mask) if self.scorer else None)
+
+    def score(self, rule: UnionRule, channel: str) -> np.ndarray:
+        """The per-row score a rule thresholds for `channel` (a column, or the fused score)."""
+        if channel == FUSED:
+            return fused_score(self.table, rule.weights)
+        return self.table[sim_column(channel)].to_numpy(np.float32)
+
+    def sweep(self, rule: UnionRule, channel: str) -> pd.DataFrame:
+        """Moving `channel`'s threshold over the grid with the rule's other thresholds fixed:
+        matched rows at each threshold, and precision, recall and F1 where labels exist."""
+        others = {c: t for c, t in rule.thresholds.items() if c != channel and t < OFF}
+        fixed = np.zeros(len(self.table), bool)
+        for other, threshold in others.items():
+            fixed |= self.score(rule, other) >= threshold
+        scores = self.score(rule, channel)
+        extra = scores[~fixed]
+        passing = np.searchsorted(np.sort(extra[~np.isnan(extra)]), GRID, side="left")
+        frame = pd.DataFrame({"threshold": GRID, "pairs": fixed.sum() + (np.count_nonzero(~np.isnan(extra)) - passing)})
+        if self.scorer is not None:
+            frame = frame.merge(self.scorer.sweep_scores(fixed, scores, GRID), on="threshold")
+        return frame
+
+    def neighbours(self, position: int, applied: Applied) -> pd.DataFrame:
+        """A listing's candidates, matches first, then by margin: ids, titles, every score and the reason."""
+        rows = np.arange(self.bounds[position], self.bounds[position + 1])
+        part = self.table.iloc[rows]
+        frame = pd.DataFrame({"row": rows, "candidate": part["candidate"].to_numpy()})
+        frame["posting_id"] = self.posting_ids[frame["candidate"]]
+        frame["title"] = self.titles[frame["candidate"]]
+        for channel in self.channels:
+            frame[channel] = part[sim_column(channel)].to_numpy(np.float32)
+        if applied.rule.weights:
+            frame[FUSED] = fused_score(part, applied.rule.weights)
+        frame["match"] = applied.mask[rows]
+        frame["margin"] = applied.margin[rows]
+        frame["reason"] = [reason(applied.rule, frame.iloc[i], bool(frame["match"].iat[i])) for i in range(len(frame))]
+        return frame.sort_values(["match", "margin"], ascending=False, kind="stable").reset_index(drop=True)
+
+    def search_titles(self, words: str, limit: int = 60) -> np.ndarray:
+        """Listings whose titles hold every word typed (any case, any order), best covered first."""
+        wanted = [w for w in words.lower().split() if w]
+        if not wanted:
+            return np.zeros(0, np.int64)
+        lowered = pd.Series(self.titles).str.lower()
+        hit = np.ones(len(lowered), bool)
+        for word in wanted:
+            hit &= lowered.str.contains(word, regex=False).to_numpy()
+        found = np.flatnonzero(hit)
+        length = lowered.str.len().to_numpy()[found]
+        return found[np.argsort(length, kind="stable")][:limit]  # shortest titles: the words weigh most
+
+    def search_ids(self, text: str, limit: int = 60) -> np.ndarray:
+        """Listings whose posting id starts with `text` (an exact id first)."""
+        text = text.strip()
+        if not text:
+            return np.zeros(0, np.int64)
+        starts = np.flatnonzero(pd.Series(self.posting_ids).str.startswith(text).to_numpy())
+        return starts[np.argsort(self.posting_ids[starts] != text, kind="stable")][:limit]
+
+    def search_photo(self, path, limit: int = 60) -> tuple[np.ndarray, np.ndarray]:
+        """Listings whose photos look most like the photo at `path`, and their similarities (none without a
+        photo channel). The channel is loaded on first use, so text-only work never loads torch."""
+        if self._photo_search is None:
+            if not self.manifest.get("image") or not (self.folder / "indexes" / f"{ImageChannel.name}.hnsw").is_file():
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            channel = ImageChannel.load(self.folder / IMAGE_FOLDER, cache_dir=None, device="cpu")
+            index = HnswIndex.load(self.folder / "indexes" / f"{ImageChannel.name}.hnsw", channel.dim)
+            self._photo_search = (channel, index)
+        channel, index = self._photo_search
+        vectors, present, problems = channel.transform_paths([path])
+        if not present[0]:
+            raise ValueError(problems[0].reason if problems else "the photo could not be read")
+        ids, sims = index.search(vectors, limit)
+        keep = ids[0] >= 0
+        return ids[0][keep], sims[0][keep]
+
+    def review_queue(self, applied: Applied, decided: set[tuple[str, str]], limit: int = 200) -> pd.DataFrame:
+        """Undecided candidate pairs nearest the rule's decision boundary (the most uncertain) first.
+
+        Each pair appears once (a < b); the margin is the better of its two directions.
+        """
+        a = np.minimum(self.query, self.candidate)
+        b = np.maximum(self.query, self.candidate)
+        frame = pd.DataFrame({"a": a, "b": b, "margin": applied.margin, "match": applied.mask})
+        frame = frame[np.isfinite(frame["margin"])]
+        frame = frame.sort_values("margin", ascending=False).drop_duplicates(["a", "b"])
+        frame["posting_id_a"], frame["posting_id_b"] = self.posting_ids[frame["a"]], self.posting_ids[frame["b"]]
+        if decided:
+            keys = pd.MultiIndex.from_arrays([frame["posting_id_a"], frame["posting_id_b"]])
+            frame = frame[~keys.isin(list(decided))]
+        order = np.argsort(np.abs(frame["margin"].to_numpy()), kind="stable")
+        return frame.iloc[order[:limit]].reset_index(drop=True)
+
+
+def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:
+    """Why a candidate is, or is not, a match under `rule`, in a moderator's words."""
+    passed = [f"{c} {row[c]:.2f} ≥ {t:.2f}" for c, t in rule.active().items()
+              if c in row and not pd.isna(row[c]) and row[c] >= t]
+    if passed:
+        return "match: " + ", ".join(passed)
+    if matched:
+        score = row.get(rule.rescue_by, np.nan)
+        return f"match: best candidate of a listing with no other match ({rule.rescue_by} {score:.2f} ≥ {rule.rescue:.2f})"
+    gaps = {c: t - row[c] for c, t in rule.active().items() if c in row and not pd.isna(row[c])}
+    if not gaps:
+        return "no match: no channel has evidence for this pair"
+    closest = min(gaps, key=gaps.get)
+    return f"no match: nearest is {closest} {row[closest]:.2f} < {rule.active()[closest]:.2f}"
+
+
+def _load_table(path: Path) -> pd.DataFrame:
+    """The stored table with float32 similarities (no per-rule conversions), sorted by query."""
+    table = pd.read_parquet(path)
+    for column in table.columns:
+        if column.startswith("sim_"):
+            table[column] = table[column].astype(np.float32)
+    query = table["query"].to_numpy()
+    if len(query) and (np.diff(query) < 0).any():
+        table = table.sort_values("query", kind="stable").reset_index(drop=True)
+    return table
+
+
+def _strategies(folder: Path, chosen: str, rule: UnionRule) -> dict[str, UnionRule]:
+    """Every strategy the build tuned, by name, the chosen one first (only it for older builds)."""
+    path = folder / STRATEGIES_FILE
+    stored = json.loads(path.read_text())["strategies"] if path.is_file() else {}
+    rules = {chosen: rule}
+    rules.update({name: UnionRule.from_dict(entry["rule"]) for name, entry in stored.items() if name != chosen})
+    return rules
