@@ -1,4 +1,4 @@
-"""Command line: `python -m matcher demo|build|match|evaluate ...`.
+"""Command line: `python -m matcher demo|build|match|evaluate|report|export ...`.
 
 Problems a user can fix (a bad catalogue, missing or stale artifacts) are
 printed as one clear message and exit status 2, never as a traceback.
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from matcher.artifacts import ArtifactError
 from matcher.catalog import CatalogError, load_catalog
+from matcher.export import FORMATS
+from matcher.review import ReviewError
 
 
 def _log(message: str) -> None:
@@ -96,6 +98,42 @@ def cmd_report(args) -> None:
     write_report(model, catalog, args.out, log=_log)
 
 
+def cmd_export(args) -> None:
+    import pandas as pd
+
+    from matcher.export import export_frame, export_groups, write_csv
+    from matcher.predict import Model
+    from matcher.review import CONFLICT, ReviewStore, catalogue_fingerprints, catalogue_name
+
+    model = Model.load(args.artifacts)
+    listings = pd.read_parquet(model.folder / "listings.parquet")
+    table = pd.read_parquet(model.folder / "neighbours.parquet")
+    catalogue = args.catalogue or catalogue_name(args.artifacts)
+    store = ReviewStore(args.db)
+    rule = _profile_rule(store, catalogue, args.profile, table) if args.profile else model.rule
+    prints = catalogue_fingerprints(listings)
+    pairs = store.pairs(catalogue, prints)
+    decisions = store.for_grouping(catalogue, prints)
+    ids = listings["posting_id"].to_numpy()
+    groups = export_groups(table, rule, ids, decisions, model.grouping, confirmed_only=args.confirmed_only)
+    write_csv(export_frame(args.format, groups, ids, decisions), args.out)
+    _log(f"Wrote {args.out}: {len(ids):,} listings in {groups.labels.max() + 1:,} groups. Catalogue {catalogue!r}: "
+         f"{len(decisions):,} decided pairs used, {(pairs['decision'] == CONFLICT).sum():,} in conflict and "
+         f"{pairs['stale'].sum():,} stale left out.")
+
+
+def _profile_rule(store, catalogue: str, name: str, table):
+    """The thresholds saved as profile `name`; refused when they use a channel this build's table lacks."""
+    from matcher.matching import UnionRule
+
+    rule = UnionRule.from_dict(store.profile(catalogue, name))
+    columns = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]
+    if rule.restricted_to(columns) != rule:
+        raise ReviewError(f"profile {name!r} sets thresholds on channels this build does not have "
+                          f"(it has {', '.join(columns)}): save the profile again from the app")
+    return rule
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m matcher", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
@@ -151,6 +189,19 @@ def parser() -> argparse.ArgumentParser:
     catalog_args(report)
     report.add_argument("--out", required=True, help="report folder (index.html, summary.json, figures)")
     report.set_defaults(run=cmd_report)
+
+    export = sub.add_parser("export", help="the groups, with the moderators' decisions, as CSV")
+    export.add_argument("--artifacts", required=True)
+    export.add_argument("--db", required=True, help="the review store's SQLAlchemy URL, e.g. sqlite:///reviews.sqlite")
+    export.add_argument("--out", required=True, help="CSV file to write")
+    export.add_argument("--format", choices=FORMATS, default="groups",
+                        help="groups: posting_id,group_id,status,reviewer,decided_at; submission: posting_id,matches")
+    export.add_argument("--catalogue", default=None,
+                        help="the name decisions are filed under (default: from the artifacts folder, as the app does)")
+    export.add_argument("--confirmed-only", action="store_true",
+                        help="groups from moderators' confirmed pairs only, nothing from the model")
+    export.add_argument("--profile", default=None, help="use these saved thresholds instead of the build's")
+    export.set_defaults(run=cmd_export)
     return root
 
 
@@ -158,7 +209,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (CatalogError, ArtifactError) as error:
+    except (CatalogError, ArtifactError, ReviewError) as error:
         _log(f"error: {error}")
         return 2
     return 0
