@@ -22,6 +22,7 @@ from matcher.grouping import GroupingConfig, Groups, group_matches
 from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, fused_score
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
+from matcher.pairs import reverse_rows
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Explorer:
         self.scorer = RuleScorer(self.table, self.labels) if self.labels is not None else None
         self._position = pd.Index(self.posting_ids)
         self._photo_search = None
+        self._reverse = None
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -134,6 +136,16 @@ class Explorer:
         frame["reason"] = [reason(applied.rule, frame.iloc[i], bool(frame["match"].iat[i])) for i in range(len(frame))]
         return frame.sort_values(["match", "margin"], ascending=False, kind="stable").reset_index(drop=True)
 
+    def pair_margin(self, applied: Applied, a: int, b: int) -> float:
+        """The rule's margin for the pair (a, b), the better direction; NaN when neither lists the other."""
+        found = []
+        for x, y in ((a, b), (b, a)):
+            start, end = self.bounds[x], self.bounds[x + 1]
+            row = start + np.searchsorted(self.candidate[start:end], y)
+            if row < end and self.candidate[row] == y:
+                found.append(applied.margin[row])
+        return float(max(found)) if found else float("nan")
+
     def search_titles(self, words: str, limit: int = 60) -> np.ndarray:
         """Listings whose titles hold every word typed (any case, any order), best covered first."""
         wanted = [w for w in words.lower().split() if w]
@@ -172,22 +184,46 @@ class Explorer:
         keep = ids[0] >= 0
         return ids[0][keep], sims[0][keep]
 
-    def review_queue(self, applied: Applied, decided: set[tuple[str, str]], limit: int = 200) -> pd.DataFrame:
-        """Undecided candidate pairs nearest the rule's decision boundary (the most uncertain) first.
+    def review_queue(self, applied: Applied, decided=frozenset(), groups: Groups | None = None,
+                     limit: int = 200) -> pd.DataFrame:
+        """Undecided candidate pairs to review, each once (posting_id_a < posting_id_b by position).
 
-        Each pair appears once (a < b); the margin is the better of its two directions.
+        Without `groups`: the most uncertain first, those whose margin to the
+        rule's decision boundary is smallest either side of it. With `groups`:
+        the matched pairs group by group, largest groups first, strongest first.
+        A pair's margin and match are the better of its two directions.
         """
-        a = np.minimum(self.query, self.candidate)
-        b = np.maximum(self.query, self.candidate)
-        frame = pd.DataFrame({"a": a, "b": b, "margin": applied.margin, "match": applied.mask})
-        frame = frame[np.isfinite(frame["margin"])]
-        frame = frame.sort_values("margin", ascending=False).drop_duplicates(["a", "b"])
-        frame["posting_id_a"], frame["posting_id_b"] = self.posting_ids[frame["a"]], self.posting_ids[frame["b"]]
+        reverse = self._reverse_rows()
+        has = reverse >= 0
+        margin, match = applied.margin.copy(), applied.mask.copy()
+        margin[has] = np.fmax(margin[has], applied.margin[reverse[has]])
+        match[has] |= applied.mask[reverse[has]]
+        rows = np.flatnonzero((~has | (self.query < self.candidate)) & np.isfinite(margin))
+        if groups is None:
+            key = np.abs(margin[rows])
+            wanted = min(len(rows), limit + len(decided))
+            if wanted < len(rows):
+                rows = rows[np.argpartition(key, wanted - 1)[:wanted]]
+            rows = rows[np.argsort(np.abs(margin[rows]), kind="stable")]
+        else:
+            rows = rows[match[rows]]
+            size = np.bincount(groups.labels)[groups.labels[self.query[rows]]]
+            rows = rows[np.lexsort((-margin[rows], groups.labels[self.query[rows]], -size))]
+        a, b = self.query[rows], self.candidate[rows]
+        frame = pd.DataFrame({"a": a, "b": b, "posting_id_a": self.posting_ids[a], "posting_id_b": self.posting_ids[b],
+                              "margin": margin[rows], "match": match[rows]})
+        if groups is not None:
+            frame["group"] = groups.ids[a]
         if decided:
-            keys = pd.MultiIndex.from_arrays([frame["posting_id_a"], frame["posting_id_b"]])
-            frame = frame[~keys.isin(list(decided))]
-        order = np.argsort(np.abs(frame["margin"].to_numpy()), kind="stable")
-        return frame.iloc[order[:limit]].reset_index(drop=True)
+            pairs = zip(frame["posting_id_a"], frame["posting_id_b"])
+            frame = frame[[(x, y) not in decided and (y, x) not in decided for x, y in pairs]]
+        return frame.head(limit).reset_index(drop=True)
+
+    def _reverse_rows(self) -> np.ndarray:
+        """The row of (candidate, query) for each row, -1 where the table lacks it; computed once."""
+        if self._reverse is None:
+            self._reverse = reverse_rows(self.query, self.candidate, len(self))
+        return self._reverse
 
 
 def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:

@@ -1,60 +1,87 @@
-"""matcher's home page (placeholder until the moderators' app lands): the demo catalogue and its matches."""
-import json
-import re
-from pathlib import Path
+"""Catalogues, the home page: pick a built catalogue, or import and build a new one (the demo is built on first start)."""
+import html
 
-import pandas as pd
 import streamlit as st
 
-from matcher.matching import UnionRule
-from matcher.workspace import ensure_demo
-
-st.set_page_config(page_title="matcher", layout="wide")
-st.title("matcher")
-st.caption("Find the same product sold by many sellers, from each listing's title and photo.")
+from matcher import ui
+from matcher.catalog import CatalogError
+from matcher.imports import ImportRefused, build_catalogue, import_catalogue
+from matcher.workspace import list_catalogues
 
 
-@st.cache_resource(show_spinner=False)
-def demo_model():
-    bar = st.progress(0.0, text="Preparing the demo catalogue (first start only)")
-    folder = ensure_demo(progress=lambda fraction, message: bar.progress(fraction, text=message), log=lambda m: None)
+
+
+def build_with_progress(name: str, root) -> None:
+    bar = st.progress(0.0, text=f"Building {name}")
+    build_catalogue(name, root, progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0),
+                                                                               text=message))
     bar.empty()
-    return folder
 
 
-@st.cache_data(show_spinner=False)
-def load(folder: str):
-    """The build's outputs, with the rule applied to the whole table once per process, not per rerun."""
-    folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    table = pd.read_parquet(folder / "neighbours.parquet")
-    rule = UnionRule.from_dict(manifest["rule"])
-    table["match"], table["margin"] = rule.matches(table), rule.margin(table)
-    return manifest, pd.read_parquet(folder / "listings.parquet"), table.set_index("query")
+with ui.friendly_errors():
+    st.title("matcher")
+    st.caption("Find the same product sold by many sellers, from each listing's title and photo; "
+               "review, tune and export the matches.")
+    root = ui.settings().artifacts
+    ui.demo_folder()
+    catalogues = list_catalogues(root)
+    ready = [c for c in catalogues if c.status == "ready"]
+    current = str(ui.current_folder())
+    names = [c.name for c in ready]
+    index = next((i for i, c in enumerate(ready) if str(c.model) == current), 0)
+    picked = st.selectbox("Catalogue", names, index=index, key="home_catalogue")
+    info = ready[names.index(picked)]
+    st.session_state[ui.CATALOGUE] = str(info.model)
+    ex, name, folder = ui.open_catalogue()
+    cells = st.columns(4)
+    cells[0].metric("listings", f"{info.listings:,}")
+    cells[1].metric("candidate pairs", f"{ex.manifest['neighbour_pairs']:,}")
+    cells[2].metric("strategy", info.strategy or "union")
+    if info.mean_f1 is not None:
+        cells[3].metric("mean F1 on held-out groups", f"{info.mean_f1:.3f}")
+    channels = [*ex.manifest["channels"], *(["photo embeddings"] if ex.manifest["image"] else []),
+                *(["pHash"] if ex.manifest["phash"] else [])]
+    st.write(f"Channels: {', '.join(channels)}. Built {info.built_at}."
+             + (" This is the generated demo catalogue (invented brands, drawn photos)." if info.name == "demo" else ""))
+    for problem in info.problems:
+        st.warning(problem)
+    st.page_link("pages/1_Search.py", label="Search listings", icon=":material/search:")
+    st.page_link("pages/3_Thresholds.py", label="Tune thresholds", icon=":material/tune:")
+    st.page_link("pages/4_Review.py", label="Review matches", icon=":material/fact_check:")
 
+    unbuilt = [c for c in catalogues if c.status != "ready"]
+    if unbuilt:
+        st.subheader("Not ready")
+        for entry in unbuilt:
+            cells = st.columns([4, 1])
+            cells[0].markdown(f"**{html.escape(entry.name)}** · {entry.status}: {html.escape(' '.join(entry.problems))}")
+            if entry.status == "not built" and cells[1].button("Build", key=f"build_{entry.name}"):
+                build_with_progress(entry.name, root)
+                st.rerun()
 
-def plain(text: str) -> str:
-    """A seller's title shown as typed: Streamlit labels are markdown, so its markup is escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
-
-
-folder = demo_model()
-manifest, listings, table = load(str(folder))
-channels = [*manifest["channels"], *(["photo embeddings"] if manifest["image"] else []),
-            *(["pHash"] if manifest["phash"] else [])]
-named = " and ".join([", ".join(channels[:-1]), channels[-1]] if len(channels) > 1 else channels)
-st.info(f"This is the generated demo catalogue (invented brands, drawn photos), built with {named}: "
-        f"{manifest['catalog']['listings']:,} listings, {manifest['neighbour_pairs']:,} candidate pairs.")
-if manifest["tuning"]:
-    st.metric(f"Mean F1 on held-out groups, strategy {manifest['strategy']}", f"{manifest['tuning']['mean_f1']:.3f}")
-
-words = st.text_input("Search titles", placeholder="e.g. kopi 200gr")
-hits = listings[listings["title"].str.contains(words, case=False, regex=False)] if words else listings.head(0)
-st.write(f"{len(hits):,} listings" if words else "Type a word to search.")
-for position, row in hits.head(20).iterrows():
-    with st.expander(plain(row["title"]) or "(no title)"):
-        near = table.loc[[position]] if position in table.index else table.iloc[:0]
-        near = near.sort_values(["match", "margin"], ascending=False).head(10)
-        near.insert(0, "title", listings["title"].to_numpy()[near["candidate"].to_numpy()])
-        st.text(f"posting_id {row['posting_id']}, group {row['label_group']}")
-        st.dataframe(near.drop(columns=["candidate"]), hide_index=True)
+    st.subheader("Import a catalogue")
+    limit = ui.settings().upload_mb
+    with st.form("import"):
+        new_name = st.text_input("Name (letters, digits, - and _)", max_chars=64)
+        csv = st.file_uploader(f"Catalogue CSV (posting_id, title, image[, image_phash, label_group]; up to {limit} MB)",
+                               type=["csv", "txt"])
+        photos = st.file_uploader("Photos as a zip (optional)", type=["zip"])
+        roots = ui.settings().image_roots
+        folder_choice = st.text_input("…or a photo folder on the server", disabled=not roots,
+                                      help="Allowed under: " + (", ".join(map(str, roots)) or "none configured "
+                                                                "(set MATCHER_IMAGE_ROOTS)"))
+        overwrite = st.checkbox("Replace a catalogue of the same name")
+        submitted = st.form_submit_button("Import and build")
+    if submitted:
+        if csv is None:
+            st.warning("Choose a CSV file to import.")
+        else:
+            try:
+                imported = import_catalogue(new_name.strip(), csv, root, images_zip=photos,
+                                            image_folder=folder_choice.strip() or None, overwrite=overwrite)
+            except (ImportRefused, CatalogError) as error:
+                st.error(str(error))
+            else:
+                st.text(imported.summary())
+                build_with_progress(imported.name, root)
+                st.success(f"{imported.name} is built: pick it above.")

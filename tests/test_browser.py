@@ -1,0 +1,180 @@
+"""End to end in a real headless Chromium against `streamlit run app.py`: what a moderator does, click by click.
+
+Search, inspect, confirm and reject, move a threshold, review with the keyboard,
+reload and find the decisions kept, export a CSV and check its content. Each
+page's screenshot goes to $MATCHER_SCREENSHOTS (the README's are made with
+MATCHER_SCREENSHOTS=docs/screenshots), else to the test's temporary folder.
+"""
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matcher.review import ReviewStore
+from matcher.workspace import ensure_demo
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"{CHROMIUM} missing: apt-get install -y chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a 150-listing demo build, with its own review database; yields (url, database file, root)."""
+    work = tmp_path_factory.mktemp("browser")
+    root = work / "artifacts"
+    ensure_demo(root, listings=150, log=lambda m: None)
+    port = free_port()
+    env = {**os.environ, "MATCHER_ARTIFACTS": str(root), "MATCHER_DB": f"sqlite:///{work / 'reviews.sqlite'}",
+           "MATCHER_CACHE": str(work / "cache")}
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
+    yield url, work / "reviews.sqlite", root
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+def settle(page, expect: str | None = None, timeout: float = 90) -> None:
+    """Wait until Streamlit has run the script: its status widget came (if it does within 2 s) and went,
+    and `expect` is on the page."""
+    try:
+        page.wait_for_selector('[data-testid="stStatusWidget"]', timeout=2000)
+    except playwright.TimeoutError:
+        pass  # a fast rerun may come and go unseen
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout * 1000)
+    if expect:
+        try:
+            page.get_by_text(expect).first.wait_for(timeout=timeout * 1000)
+        except playwright.TimeoutError:
+            pytest.fail(f"{expect!r} never appeared; the page says: {page.inner_text('body')[:3000]}")
+
+
+def shot(page, name: str, tmp_path) -> None:
+    folder = Path(os.environ.get("MATCHER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+
+
+def no_traceback(page) -> None:
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "Something went wrong" not in text, text[:2000]
+
+
+def go(page, title: str, expect: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    settle(page, expect)
+    no_traceback(page)
+
+
+def test_a_moderator_searches_inspects_tunes_reviews_reloads_and_exports(server, browser, tmp_path):
+    url, database, root = server
+    listings = pd.read_parquet(root / "demo" / "model" / "listings.parquet")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url)
+    settle(page, "generated demo catalogue")
+    no_traceback(page)
+    shot(page, "catalogues", tmp_path)
+    page.get_by_label("Your name (recorded with each decision)").fill("ana")
+    page.keyboard.press("Enter")
+    settle(page)
+
+    go(page, "Search", "Search by")
+    word = listings["title"][listings["title"].str.len() > 0].iloc[0].split()[0]
+    page.get_by_label("Words in the title").fill(word)
+    page.keyboard.press("Enter")
+    settle(page)
+    shot(page, "search", tmp_path)
+    page.get_by_role("button", name="Inspect").first.click()
+    settle(page, "candidates")
+    no_traceback(page)
+    shot(page, "inspect", tmp_path)
+    page.get_by_role("button", name="Confirm").first.click()
+    settle(page)
+    page.get_by_role("button", name="Reject").nth(1).click()
+    settle(page)
+    store = ReviewStore(f"sqlite:///{database}")
+    assert store.log("demo")["decision"].tolist() == ["confirmed", "rejected"]
+
+    go(page, "Thresholds", "matched pairs")
+    pairs = page.get_by_test_id("stMetric").filter(has_text="matched pairs").get_by_test_id("stMetricValue")
+    before = pairs.inner_text()
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    assert pairs.inner_text() != before, "moving a threshold changes the matched pairs"
+    shot(page, "thresholds", tmp_path)
+
+    go(page, "Review", "Same product?")
+    shot(page, "review", tmp_path)
+    page.keyboard.press("y")  # "Same product" by its shortcut
+    settle(page)
+    page.get_by_role("button", name="Different (N)").click()
+    settle(page)
+    assert store.log("demo")["decision"].tolist() == ["confirmed", "rejected", "confirmed", "rejected"]
+
+    page.reload()  # a new session: the decisions are in the database, not the page
+    settle(page, "Type your name in the sidebar")
+    page.get_by_label("Your name (recorded with each decision)").fill("ana")
+    page.keyboard.press("Enter")
+    settle(page, "you decided")
+    decided = page.get_by_test_id("stMetric").filter(has_text="you decided").get_by_test_id("stMetricValue")
+    assert decided.inner_text() == "4"
+
+    go(page, "Groups and export", "Export")
+    shot(page, "groups", tmp_path)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Groups CSV").click()
+    path = tmp_path / "groups.csv"
+    download.value.save_as(path)
+    with open(path, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["posting_id", "group_id", "status", "reviewer", "decided_at"]
+    assert sorted(r["posting_id"] for r in rows) == sorted(listings["posting_id"])
+    confirmed = store.for_grouping("demo")
+    confirmed = confirmed[confirmed["decision"] == "confirmed"]
+    by_id = {r["posting_id"]: r for r in rows}
+    for a, b in zip(confirmed["posting_id_a"], confirmed["posting_id_b"]):
+        assert by_id[a]["group_id"] == by_id[b]["group_id"] and by_id[a]["status"] == "confirmed"
+        assert by_id[a]["reviewer"] == "ana"
+    rejected = store.for_grouping("demo")
+    for a, b in rejected.loc[rejected["decision"] == "rejected", ["posting_id_a", "posting_id_b"]].itertuples(index=False):
+        assert by_id[a]["group_id"] != by_id[b]["group_id"]
+
