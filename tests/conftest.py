@@ -24,3 +24,16 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_catalog(demo_dir):
     return load_catalog(demo_dir / "catalog.csv", demo_dir / "images")
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    """An artifacts root holding the app's demo catalogue, built small (150 listings, photos included).
+
+    Shared by the app, browser and explorer tests: copy it before changing anything in it.
+    """
+    from matcher.workspace import ensure_demo
+
+    root = tmp_path_factory.mktemp("demo-build")
+    ensure_demo(root, listings=150, log=lambda message: None)
+    return root

@@ -9,24 +9,16 @@ from streamlit.testing.v1 import AppTest
 
 from matcher import ui
 from matcher.review import ReviewStore
-from matcher.workspace import ensure_demo
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/1_Search.py", "pages/2_Inspect.py", "pages/3_Thresholds.py", "pages/4_Review.py", "pages/5_Groups.py"]
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("artifacts")
-    ensure_demo(root, listings=150, log=lambda m: None)
-    return root
-
-
 @pytest.fixture
-def env(demo_root, tmp_path, monkeypatch):
+def env(demo_build, tmp_path, monkeypatch):
     """A fresh review database and cache per test, on a copy of the demo build."""
     root = tmp_path / "artifacts"
-    shutil.copytree(demo_root, root)
+    shutil.copytree(demo_build, root)
     monkeypatch.setenv("MATCHER_ARTIFACTS", str(root))
     monkeypatch.setenv("MATCHER_DB", f"sqlite:///{tmp_path / 'reviews.sqlite'}")
     monkeypatch.setenv("MATCHER_CACHE", str(tmp_path / "cache"))

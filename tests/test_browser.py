@@ -7,6 +7,7 @@ MATCHER_SCREENSHOTS=docs/screenshots), else to the test's temporary folder.
 """
 import csv
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +19,6 @@ import pandas as pd
 import pytest
 
 from matcher.review import ReviewStore
-from matcher.workspace import ensure_demo
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +33,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The app on a 150-listing demo build, with its own review database; yields (url, database file, root)."""
+def server(tmp_path_factory, demo_build):
+    """The app on a copy of the 150-listing demo build, with its own review database; yields (url, database, root)."""
     work = tmp_path_factory.mktemp("browser")
     root = work / "artifacts"
-    ensure_demo(root, listings=150, log=lambda m: None)
+    shutil.copytree(demo_build, root)
     port = free_port()
     env = {**os.environ, "MATCHER_ARTIFACTS": str(root), "MATCHER_DB": f"sqlite:///{work / 'reviews.sqlite'}",
            "MATCHER_CACHE": str(work / "cache")}

@@ -1,0 +1,78 @@
+"""The app's data layer on the small demo build: every figure must agree with the engine's own."""
+import numpy as np
+import pytest
+
+from matcher.catalog import load_catalog
+from matcher.explore import Explorer
+from matcher.grouping import group_table
+from matcher.matching import OFF, RuleScorer, UnionRule
+
+
+@pytest.fixture(scope="module")
+def ex(demo_build):
+    return Explorer(demo_build / "demo" / "model")
+
+
+def test_a_rule_gives_the_engines_matches_groups_and_scores(ex):
+    applied = ex.apply(ex.rule)
+    np.testing.assert_array_equal(applied.mask, ex.rule.matches(ex.table))
+    groups = ex.groups(applied)
+    expected = group_table(ex.table, ex.rule, ex.posting_ids, config=ex.grouping)
+    np.testing.assert_array_equal(groups.labels, expected.labels)
+    summary = ex.summary(applied, groups)
+    assert summary.pairs == applied.mask.sum()
+    assert summary.groups == (np.bincount(groups.labels) > 1).sum()
+    assert (summary.sizes.index * summary.sizes).sum() == (np.bincount(groups.labels)[groups.labels] > 1).sum()
+    assert summary.scores.mean_f1 == pytest.approx(RuleScorer(ex.table, ex.labels).rule_scores(ex.rule).mean_f1)
+
+
+def test_a_sweep_matches_the_rule_at_each_threshold(ex):
+    column = ex.channels[0]
+    rule = UnionRule({column: 0.5}, max_matches=1000)
+    sweep = ex.sweep(rule, column).set_index("threshold")
+    for threshold in (0.3, 0.5, 0.8):
+        moved = UnionRule({column: threshold}, max_matches=1000)
+        assert sweep.loc[threshold, "pairs"] == moved.matches(ex.table).sum()
+        assert sweep.loc[threshold, "f1"] == pytest.approx(ex.summary(ex.apply(moved), ex.groups(ex.apply(moved))).scores.mean_f1)
+    assert sweep["pairs"].is_monotonic_decreasing
+
+
+def test_neighbours_come_with_every_score_and_the_reason(ex):
+    applied = ex.apply(ex.rule)
+    position = int(ex.query[applied.mask][0])
+    near = ex.neighbours(position, applied)
+    assert set(ex.channels) <= set(near.columns)
+    assert near["match"].iloc[0] and near["reason"].iloc[0].startswith("match")
+    assert (~near["match"]).any() and near.loc[~near["match"], "reason"].str.startswith("no match").all()
+    assert near["match"].sum() == applied.mask[ex.bounds[position]:ex.bounds[position + 1]].sum()
+    off = UnionRule({c: OFF for c in ex.channels})
+    assert ex.neighbours(position, ex.apply(off))["reason"].str.startswith("no match").all()
+
+
+def test_search_by_words_ids_and_photo(ex, demo_build):
+    title = next(t for t in ex.titles if len(t.split()) >= 2)
+    words = " ".join(title.lower().split()[:2][::-1])  # any order, any case
+    found = ex.search_titles(words)
+    assert len(found) and all(all(w in ex.titles[i].lower() for w in words.split()) for i in found)
+    assert ex.search_ids(ex.posting_ids[5])[0] == 5
+    assert set(ex.search_ids("demo_")) <= set(range(len(ex))) and len(ex.search_ids("zz-no-such")) == 0
+    catalog = load_catalog(demo_build / "demo" / "catalog" / "catalog.csv", demo_build / "demo" / "catalog" / "images")
+    photo = next(i for i in range(len(catalog)) if catalog.image_path(i) is not None)
+    hits, sims = ex.search_photo(catalog.image_path(photo))
+    assert ex.posting_ids[hits[0]] == catalog.posting_ids[photo] and sims[0] > 0.99
+    with pytest.raises(ValueError):
+        ex.search_photo(demo_build / "demo" / "catalog" / "catalog.csv")
+
+
+def test_the_review_queue_puts_the_most_uncertain_undecided_pairs_first(ex):
+    applied = ex.apply(ex.rule)
+    queue = ex.review_queue(applied, limit=30)
+    assert (np.diff(np.abs(queue["margin"].to_numpy())) >= 0).all()
+    assert not queue.duplicated(["a", "b"]).any() and (queue["a"] != queue["b"]).all()
+    first = (queue["posting_id_a"][0], queue["posting_id_b"][0])
+    later = ex.review_queue(applied, decided={first[::-1]}, limit=30)
+    assert first not in set(zip(later["posting_id_a"], later["posting_id_b"]))
+    groups = ex.groups(applied)
+    by_group = ex.review_queue(applied, groups=groups, limit=1000)
+    assert by_group["match"].all()
+    assert (groups.ids[by_group["a"]] == groups.ids[by_group["b"]]).mean() > 0.9  # guards may split a few
