@@ -66,8 +66,9 @@ with ui.friendly_errors():
     with st.form("merge"):
         st.markdown("**Merge two groups**: give a posting id from each.")
         cells = st.columns(2)
-        first, second = cells[0].text_input("Listing in the first group"), cells[1].text_input("Listing in the second group")
-        if st.form_submit_button("Merge", disabled=not editable):
+        first = cells[0].text_input("Listing in the first group", key="merge_first")
+        second = cells[1].text_input("Listing in the second group", key="merge_second")
+        if st.form_submit_button("Merge", disabled=not editable, key="merge_submit"):
             a, b = ex.position(first.strip()), ex.position(second.strip())
             if a is None or b is None:
                 st.warning("Both posting ids must be listings of this catalogue.")

@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from matcher import ui
+from matcher.explore import Explorer
 from matcher.review import ReviewStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -132,3 +133,34 @@ def test_groups_move_out_records_rejections_and_export_is_offered(env):
     assert len(log) >= 1 and set(log["decision"]) == {"rejected"}
     downloads = at.get("download_button")
     assert len(downloads) == 2
+
+
+def test_conflicting_decisions_are_shown_and_resolved(env):
+    ids = listings(env)["posting_id"]
+    reviews = store(env)
+    reviews.record("demo", ids[0], ids[1], "confirmed", "ana")
+    reviews.record("demo", ids[0], ids[1], "rejected", "ben")
+    at = app("pages/4_Review.py", reviewer="cleo")
+    assert metric(at, "conflicts") == "1"
+    next(b for b in at.button if b.label == "Resolve: rejected").click().run()
+    assert not at.exception
+    pair = reviews.pairs("demo")
+    assert pair["decision"].tolist() == ["rejected"] and bool(pair["resolved"].iat[0])
+    assert metric(at, "conflicts") == "0"
+
+
+def test_merging_two_groups_confirms_a_pair_between_them(env):
+    at = app("pages/5_Groups.py", reviewer="ana")
+    captions = [c.value for c in at.caption if c.value.startswith("demo_")]
+    first, second = captions[0], captions[-1]  # the first shown group's first listing, the last's last
+    at.text_input(key="merge_first").input(first)
+    at.text_input(key="merge_second").input(second)
+    at.button(key="merge_submit").click().run()
+    assert not at.exception
+    log = store(env).log("demo")
+    assert log["decision"].tolist() == ["confirmed"]
+    ex = Explorer(env / "demo" / "model")
+    groups = ex.groups(ex.apply(ex.rule), store(env).for_grouping("demo"))
+    assert groups.labels[ex.position(first)] == groups.labels[ex.position(second)]
+    at.text_input(key="groups_find").input(second).run()
+    assert f"{(groups.labels == groups.labels[ex.position(first)]).sum()} listings" in " ".join(m.value for m in at.markdown)
