@@ -164,8 +164,12 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
     if "learned" in config.strategies:
         step("scorer")
         log(f"Training the pair scorer on {len(table):,} candidate pairs.")
-        fusion.scorer = PairScorer(**config.scorer_params)
-        table[f"sim_{LEARNED}"] = fusion.scorer.fit_out_of_fold(table, tune_part.titles, tune_part.labels)
+        scorer = PairScorer(**config.scorer_params)
+        try:
+            table[f"sim_{LEARNED}"] = scorer.fit_out_of_fold(table, tune_part.titles, tune_part.labels)
+            fusion.scorer = scorer
+        except ValueError as error:  # a small catalogue: the other strategies still apply
+            log(f"The learned strategy is left out: {error}.")
     step("thresholds")
     strategies = tune_strategies(table, tune_part.labels, scored, fuse, wanted=config.strategies, **common)
     alone = {c: tune_rule(table, tune_part.labels, [c], **common) for c in scored}

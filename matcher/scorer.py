@@ -78,6 +78,9 @@ class PairScorer:
     def _fit(self, features: pd.DataFrame, same: np.ndarray, usable: np.ndarray) -> HistGradientBoostingClassifier:
         rng = np.random.default_rng(self.seed)
         keep = usable & (same | (rng.random(len(same)) < self.negatives))
+        if same[keep].all() or not same[keep].any():
+            raise ValueError(f"too few labelled pairs to train the pair scorer ({int(same[keep].sum())} matching, "
+                             f"{int((~same[keep]).sum())} not, in one of its {self.folds} folds)")
         weight = np.where(same[keep], 1.0, 1.0 / self.negatives)
         model = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=self.learning_rate,
                                                max_leaf_nodes=self.max_leaf_nodes, random_state=self.seed)

@@ -178,3 +178,28 @@ def test_a_moderator_searches_inspects_tunes_reviews_reloads_and_exports(server,
     for a, b in rejected.loc[rejected["decision"] == "rejected", ["posting_id_a", "posting_id_b"]].itertuples(index=False):
         assert by_id[a]["group_id"] != by_id[b]["group_id"]
 
+
+
+def test_a_catalogue_is_imported_and_built_from_the_browser(server, browser, tmp_path):
+    from matcher.demo import write_demo_catalog
+
+    url, _, root = server
+    data = write_demo_catalog(tmp_path / "shop", listings=40, seed=3).parent
+    photos = shutil.make_archive(str(tmp_path / "photos"), "zip", data / "images")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    settle(page, "Import a catalogue")
+    page.get_by_label("Name (letters, digits, - and _)").fill("shop-a")
+    page.locator("input[type=file]").nth(0).set_input_files(str(data / "catalog.csv"))
+    page.locator("input[type=file]").nth(1).set_input_files(photos)
+    page.get_by_role("button", name="Import and build").click()
+    settle(page, "shop-a is built", timeout=300)
+    no_traceback(page)
+    assert "40 listings loaded" in page.inner_text("body")
+    assert (root / "shop-a" / "model" / "manifest.json").is_file()
+    assert len(list((root / "shop-a" / "catalog" / "images").iterdir())) > 0
+    page.get_by_label("Name (letters, digits, - and _)").fill("../evil")
+    page.locator("input[type=file]").nth(0).set_input_files(str(data / "catalog.csv"))
+    page.get_by_role("button", name="Import and build").click()
+    settle(page, "is not allowed")
+    assert not (root.parent / "evil").exists()

@@ -85,3 +85,11 @@ def test_a_pair_scores_the_same_both_ways_where_the_table_holds_both():
     np.testing.assert_allclose(scores, [0.4, 0.7, 0.4, 0.7])
     lone = both_ways(table.iloc[:2], np.array([0.2, 0.9], np.float32))
     np.testing.assert_allclose(lone, [0.2, 0.9])
+
+
+def test_too_few_labelled_pairs_for_a_fold_is_a_clear_error():
+    table, titles, labels = conflict_catalogue()
+    same = labels[table["query"]] == labels[table["candidate"]]
+    only_matches = table[same].reset_index(drop=True)
+    with pytest.raises(ValueError, match="too few labelled pairs to train the pair scorer"):
+        PairScorer(max_iter=5).fit_out_of_fold(only_matches, titles, labels)
