@@ -3,11 +3,14 @@
 Moving a threshold must answer within a few hundred milliseconds on tens of
 thousands of listings, so nothing here runs a model: the table is loaded once
 (similarities as float32, sorted by query), and a rule's matches, groups,
-scores and threshold sweeps are all array operations on it.
+scores and threshold sweeps are all array operations on it. What a threshold
+move leaves unchanged is kept between calls: the fused score per weights, each
+score's bins on the threshold grid, and recent sweeps (docs/app-benchmark.md).
 """
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +18,18 @@ import numpy as np
 import pandas as pd
 
 from matcher.artifacts import IMAGE_FOLDER, read_manifest
-from matcher.build import STRATEGIES_FILE
-from matcher.images.channel import ImageChannel
 from matcher.index import HnswIndex
 from matcher.grouping import GroupingConfig, Groups, group_matches
-from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, fused_score
+from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candidates, fused_score, grid_bins
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
 from matcher.pairs import reverse_rows
+
+
+# matcher.build's name for it, not imported from there: build (like the photo channel, imported where a photo
+# search needs it) brings torch and timm, whose objects alone double what Streamlit's garbage collection after
+# every script run walks through (about 0.2 s a rerun on 2 cores).
+STRATEGIES_FILE = "strategies.json"
 
 
 @dataclass
@@ -63,6 +70,8 @@ class Explorer:
         self.strategies = _strategies(self.folder, self.manifest.get("strategy", "union"), self.rule)
         self.grouping = GroupingConfig(**self.manifest.get("grouping", {}))
         self.scorer = RuleScorer(self.table, self.labels) if self.labels is not None else None
+        self._kept: dict[tuple, object] = {}  # per-rule results that outlive a threshold move (see _keep)
+        self._keeping = threading.Lock()
         self._position = pd.Index(self.posting_ids)
         self._photo_search = None
         self._reverse = None
@@ -82,8 +91,13 @@ class Explorer:
         return None if found < 0 else int(found)
 
     def apply(self, rule: UnionRule) -> Applied:
-        margin = rule.margin(self.table)
-        return Applied(rule, margin, rule.matches(self.table, margin))
+        fused = self._fused(rule.weights) if rule.weights else None
+        margin = rule.margin(self.table, fused)
+        best = None
+        if rule.rescue < OFF and len(self.table):  # each listing's best candidate, kept per rescue score
+            key = ("best", rule.rescue_by, _weights_key(rule.weights) if rule.rescue_by == FUSED else ())
+            best = self._keep(key, lambda: best_candidates(self.table, rule.rescue_score(self.table, fused)), size=4)
+        return Applied(rule, margin, rule.matches(self.table, margin, fused, best))
 
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
@@ -95,30 +109,58 @@ class Explorer:
         size = np.bincount(groups.labels)
         sizes = pd.Series(np.bincount(size)[2:], index=np.arange(2, size.max(initial=1) + 1)) if len(size) else pd.Series(dtype=int)
         return Summary(pairs=int(applied.mask.sum()),
-                       matched=int(len(np.unique(self.query[applied.mask]))),
+                       matched=int(np.count_nonzero(np.bincount(self.query[applied.mask], minlength=len(self)))),
                        groups=int((size > 1).sum()), sizes=sizes[sizes > 0],
                        scores=self.scorer.mask_scores(applied.mask) if self.scorer else None)
 
     def score(self, rule: UnionRule, channel: str) -> np.ndarray:
         """The per-row score a rule thresholds for `channel` (a column, or the fused score)."""
         if channel == FUSED:
-            return fused_score(self.table, rule.weights)
+            return self._fused(rule.weights)
         return self.table[sim_column(channel)].to_numpy(np.float32)
 
     def sweep(self, rule: UnionRule, channel: str) -> pd.DataFrame:
         """Moving `channel`'s threshold over the grid with the rule's other thresholds fixed:
         matched rows at each threshold, and precision, recall and F1 where labels exist."""
         others = {c: t for c, t in rule.thresholds.items() if c != channel and t < OFF}
+        uses_fused = FUSED in others or channel == FUSED
+        key = ("sweep", channel, tuple(sorted(others.items())), _weights_key(rule.weights) if uses_fused else ())
+        return self._keep(key, lambda: self._sweep(rule, channel, others)).copy()
+
+    def _sweep(self, rule: UnionRule, channel: str, others: dict[str, float]) -> pd.DataFrame:
         fixed = np.zeros(len(self.table), bool)
         for other, threshold in others.items():
             fixed |= self.score(rule, other) >= threshold
         scores = self.score(rule, channel)
-        extra = scores[~fixed]
-        passing = np.searchsorted(np.sort(extra[~np.isnan(extra)]), GRID, side="left")
-        frame = pd.DataFrame({"threshold": GRID, "pairs": fixed.sum() + (np.count_nonzero(~np.isnan(extra)) - passing)})
+        key = ("bins", channel, _weights_key(rule.weights) if channel == FUSED else ())
+        bins, counts = self._keep(key, lambda: _binned(scores), size=12)
+        unfixed = counts - np.bincount(bins[fixed & (bins >= 0)], minlength=len(GRID))  # rows in each bin, not fixed
+        passing = unfixed[::-1].cumsum()[::-1]
+        frame = pd.DataFrame({"threshold": GRID, "pairs": fixed.sum() + passing})
         if self.scorer is not None:
-            frame = frame.merge(self.scorer.sweep_scores(fixed, scores, GRID), on="threshold")
+            frame = frame.merge(self.scorer.sweep_scores(fixed, scores, GRID, bins), on="threshold")
         return frame
+
+    def _fused(self, weights: dict[str, float]) -> np.ndarray:
+        """The fused score for `weights`, computed once per weights (moving a threshold never changes it)."""
+        return self._keep(("fused", _weights_key(weights)), lambda: fused_score(self.table, weights), size=4)
+
+    def _keep(self, key: tuple, make, size: int = 16):
+        """`make()`, kept under `key` among the last `size` results of its kind (key[0]); read-only to callers.
+        The app's sessions share one Explorer from several threads: the store is locked, `make` is not."""
+        with self._keeping:
+            if key in self._kept:
+                self._kept[key] = self._kept.pop(key)  # most recently used last
+                return self._kept[key]
+        value = make()
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+        with self._keeping:
+            same_kind = [k for k in self._kept if k[0] == key[0] and k != key]
+            for old in same_kind[:max(0, len(same_kind) - size + 1)]:
+                del self._kept[old]
+            self._kept[key] = value
+        return value
 
     def neighbours(self, position: int, applied: Applied) -> pd.DataFrame:
         """A listing's candidates, matches first, then by margin: ids, titles, every score and the reason."""
@@ -171,7 +213,11 @@ class Explorer:
         """Listings whose photos look most like the photo at `path`, and their similarities (none without a
         photo channel). The channel is loaded on first use, so text-only work never loads torch."""
         if self._photo_search is None:
-            if not self.manifest.get("image") or not (self.folder / "indexes" / f"{ImageChannel.name}.hnsw").is_file():
+            if not self.manifest.get("image"):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            from matcher.images.channel import ImageChannel
+
+            if not (self.folder / "indexes" / f"{ImageChannel.name}.hnsw").is_file():
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             channel = ImageChannel.load(self.folder / IMAGE_FOLDER, cache_dir=None, device="cpu")
             index = HnswIndex.load(self.folder / "indexes" / f"{ImageChannel.name}.hnsw", channel.dim)
@@ -240,6 +286,18 @@ def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:
         return "no match: no channel has evidence for this pair"
     closest = min(gaps, key=gaps.get)
     return f"no match: nearest is {closest} {row[closest]:.2f} < {rule.active()[closest]:.2f}"
+
+
+def _binned(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bin on the threshold grid (see grid_bins) and how many rows each bin holds, read-only."""
+    bins = grid_bins(scores, GRID)
+    counts = np.bincount(bins[bins >= 0], minlength=len(GRID))
+    bins.flags.writeable = counts.flags.writeable = False
+    return bins, counts
+
+
+def _weights_key(weights: dict[str, float]) -> tuple:
+    return tuple(sorted(weights.items()))
 
 
 def _load_table(path: Path) -> pd.DataFrame:

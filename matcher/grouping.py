@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from matcher.metric import group_codes, score_matches
 
@@ -41,18 +42,35 @@ class GroupingConfig:
     min_degree: int = 2
 
 
-@dataclass
 class Groups:
     """Every listing's group: `labels` index groups by their first listing, `ids` are stable across rebuilds.
 
     `dropped` counts the pairs each guard refused ("size", "bridge", "rejected"), the decisions naming
     posting ids not in the catalogue ("unknown_decisions") and the rejected pairs that confirmed pairs
     force into one group anyway ("conflicts": left for moderators to resolve, never an error).
+
+    `ids` may be given, or computed from `posting_ids` on first use (hashing every group's members
+    costs more than grouping; counting groups never needs it).
     """
 
-    labels: np.ndarray
-    ids: np.ndarray
-    dropped: dict
+    def __init__(self, labels: np.ndarray, ids: np.ndarray | None = None, dropped: dict | None = None,
+                 posting_ids: np.ndarray | None = None):
+        if ids is None and posting_ids is None:
+            raise ValueError("Groups needs its ids or the posting ids to make them from")
+        self.labels = labels
+        self.dropped = {} if dropped is None else dropped
+        self._ids = ids
+        self._posting_ids = posting_ids
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Each listing's group id (see group_id)."""
+        if self._ids is None:
+            self._ids = _group_ids(self.labels, self._posting_ids)
+        return self._ids
+
+    def __repr__(self) -> str:
+        return f"Groups({len(self.labels)} listings, {int(self.labels.max(initial=-1)) + 1} groups, dropped={self.dropped})"
 
     def members(self) -> list[np.ndarray]:
         """Positions of each group's listings, ascending, in group-index order."""
@@ -61,7 +79,8 @@ class Groups:
     def match_sets(self) -> list[np.ndarray]:
         """Each listing's group, itself first: the competition's submission format."""
         members = self.members()
-        return [np.r_[i, members[g][members[g] != i]] for i, g in enumerate(self.labels)]
+        return [members[g].copy() if len(members[g]) == 1 else np.concatenate(([i], members[g][members[g] != i]))
+                for i, g in enumerate(self.labels.tolist())]
 
 
 def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.ndarray, posting_ids,
@@ -84,6 +103,12 @@ def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.nd
     dropped = {"size": 0, "bridge": int(bridge.sum()), "rejected": 0, "unknown_decisions": unknown,
                "conflicts": conflicts}
     a, b, score = a[~bridge], b[~bridge], score[~bridge]
+    # Pairs only ever merge within a connected component of all the pairs. A component no larger than
+    # max_size and free of rejected pairs is merged whole, whatever the order: only the others need
+    # the strongest-first walk below (few, on real catalogues), which gives exactly what walking every pair would.
+    component, guarded = _guarded_components(n, a, b, confirmed, rejected, config.max_size)
+    walk = guarded[a]
+    a, b, score = a[walk], b[walk], score[walk]
     order = np.lexsort((b, a, -score))
     for x, y in zip(a[order].tolist(), b[order].tolist()):
         ra, rb = forest.find(x), forest.find(y)
@@ -95,7 +120,10 @@ def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.nd
             dropped["rejected"] += 1
         else:
             forest.union(ra, rb)
-    return _groups(np.array([forest.find(i) for i in range(n)]), posting_ids, dropped)
+    roots = n + component  # a merged component's listings share one root, distinct from any listing's
+    inside = np.flatnonzero(guarded)
+    roots[inside] = [forest.find(i) for i in inside.tolist()]
+    return _groups(roots, posting_ids, dropped)
 
 
 def group_table(table: pd.DataFrame, rule, posting_ids, decisions=None, config: GroupingConfig | None = None) -> Groups:
@@ -147,11 +175,27 @@ def _weak_bridges(n: int, a: np.ndarray, b: np.ndarray, config: GroupingConfig) 
     return dense & (shared < config.min_support * (sizes[a] + sizes[b] - shared))
 
 
+def _guarded_components(n: int, a: np.ndarray, b: np.ndarray, confirmed, rejected,
+                        max_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each listing's connected component over the model's and the confirmed pairs, and which listings lie
+    in a component where a guard may refuse a merge (larger than `max_size`, or holding a rejected pair)."""
+    x = np.r_[a, np.asarray(confirmed, np.int64).reshape(-1, 2)[:, 0]]
+    y = np.r_[b, np.asarray(confirmed, np.int64).reshape(-1, 2)[:, 1]]
+    graph = sparse.coo_matrix((np.ones(len(x), np.int8), (x, y)), shape=(n, n)).tocsr()
+    component = connected_components(graph, directed=False)[1].astype(np.int64)
+    risky = np.bincount(component) > max_size
+    refused = np.asarray(rejected, np.int64).reshape(-1, 2)
+    same = component[refused[:, 0]] == component[refused[:, 1]]
+    risky[component[refused[same, 0]]] = True
+    return component, risky[component]
+
+
 def _decision_pairs(decisions, posting_ids: np.ndarray) -> tuple[list[list[int]], list[list[int]], int]:
     """Confirmed and rejected pairs as positions, and how many decisions named unknown posting ids."""
     columns = ["posting_id_a", "posting_id_b", "decision"]
-    frame = decisions[columns] if isinstance(decisions, pd.DataFrame) else pd.DataFrame(
-        [] if decisions is None else list(decisions), columns=columns)
+    if decisions is None:
+        return [], [], 0
+    frame = decisions[columns] if isinstance(decisions, pd.DataFrame) else pd.DataFrame(list(decisions), columns=columns)
     unexpected = set(frame["decision"]) - set(DECISIONS)
     if unexpected:
         raise ValueError(f"decisions must be one of {DECISIONS}, got {sorted(map(str, unexpected))}")
@@ -213,11 +257,27 @@ class _Forest:
 
 
 def _groups(roots: np.ndarray, posting_ids: np.ndarray, dropped: dict) -> Groups:
-    """Number groups by their first listing and name each by its members' posting ids."""
+    """Number groups by their first listing; each is named by its members' posting ids when first asked."""
     _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
     labels = np.argsort(np.argsort(first))[inverse]
-    ids = np.array([group_id(posting_ids[members]) for members in _members(labels)])
-    return Groups(labels=labels, ids=ids[labels], dropped=dropped)
+    return Groups(labels=labels, dropped=dropped, posting_ids=posting_ids)
+
+
+def _group_ids(labels: np.ndarray, posting_ids: np.ndarray) -> np.ndarray:
+    """Each listing's group id: group_id of its group's posting ids, every group hashed once.
+
+    Listings are ordered by group, then by posting id, once for all groups, so each group's ids are
+    joined already sorted (what group_id does per group).
+    """
+    posting_ids = np.asarray(posting_ids).astype(str)
+    order = np.lexsort((posting_ids, labels))
+    ends = np.cumsum(np.bincount(labels))
+    ordered = posting_ids[order].tolist()
+    names, start = [], 0
+    for end in ends.tolist():
+        names.append("G" + hashlib.sha1("\n".join(ordered[start:end]).encode()).hexdigest()[:12])
+        start = end
+    return np.array(names)[labels]
 
 
 def _members(labels: np.ndarray) -> list[np.ndarray]:

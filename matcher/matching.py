@@ -60,44 +60,63 @@ class UnionRule:
                          self.rescue if self.rescue_by in keep else OFF, self.max_matches, self.rescue_by,
                          self.mutual)
 
-    def rescue_score(self, table: pd.DataFrame) -> np.ndarray:
+    # `fused`, where a method takes it, is `fused_score(table, self.weights)` when the caller already has it.
+
+    def rescue_score(self, table: pd.DataFrame, fused: np.ndarray | None = None) -> np.ndarray:
         if self.rescue_by == FUSED:
-            return fused_score(table, self.weights)
+            return fused_score(table, self.weights) if fused is None else fused
         return table[sim_column(self.rescue_by)].to_numpy(np.float32)
 
-    def scores(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+    def scores(self, table: pd.DataFrame, fused: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every score the rule thresholds, per table row: channel similarities and the fused score."""
         sims = {c: table[sim_column(c)].to_numpy(np.float32) for c in self.thresholds if c != FUSED}
         if self.weights:
-            sims[FUSED] = fused_score(table, self.weights)
+            sims[FUSED] = fused_score(table, self.weights) if fused is None else fused
         return sims
 
-    def margin(self, table: pd.DataFrame) -> np.ndarray:
-        """How far each pair is past its nearest threshold (>= 0: a match); orders a listing's matches."""
-        margin = np.full(len(table), -np.inf, np.float32)
-        for channel, sims in self.scores(table).items():
-            if self.thresholds[channel] < OFF:
-                margin = np.fmax(margin, sims - self.thresholds[channel])
-        return margin
+    def margin(self, table: pd.DataFrame, fused: np.ndarray | None = None) -> np.ndarray:
+        """How far each pair is past its nearest threshold (>= 0: a match); orders a listing's matches.
 
-    def matches(self, table: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        The running maximum starts at -inf (where every score is NaN, the margin stays -inf) and is
+        taken in place: on millions of rows, fresh arrays cost more than the arithmetic.
+        """
+        margin = None
+        for channel, sims in self.scores(table, fused).items():
+            if self.thresholds[channel] < OFF:
+                past = sims - self.thresholds[channel]
+                if margin is None:
+                    margin = np.fmax(past, -np.inf, out=past)  # fmax(-inf, x): x, or -inf for NaN
+                else:
+                    margin = np.fmax(margin, past, out=margin if np.result_type(margin, past) == margin.dtype else None)
+        return np.full(len(table), -np.inf, np.float32) if margin is None else margin
+
+    def matches(self, table: pd.DataFrame, margin: np.ndarray | None = None,
+                fused: np.ndarray | None = None, best: np.ndarray | None = None) -> np.ndarray:
         """Which rows of the table are matches: thresholds, then the cap, then the rescue.
 
-        `margin` is `self.margin(table)` when the caller already has it.
+        `margin` is `self.margin(table)` when the caller already has it, and `best`
+        `best_candidates(table, self.rescue_score(table))` (it depends on no threshold).
         """
-        margin = self.margin(table) if margin is None else margin
+        margin = self.margin(table, fused) if margin is None else margin
         query = table["query"].to_numpy()
         mask = _cap(query, margin, margin >= 0, self.max_matches - 1)
         if self.rescue < OFF and len(query):
-            mask[rescued_rows(table, self.rescue_score(table), mask, self.rescue, self.mutual)] = True
+            mask[rescued_rows(table, self.rescue_score(table, fused), mask, self.rescue, self.mutual, best)] = True
         return mask
 
 
-def rescued_rows(table: pd.DataFrame, score: np.ndarray, mask: np.ndarray, threshold: float,
-                 mutual: bool) -> np.ndarray:
-    """The best row of each listing without a match, where its score reaches `threshold`."""
+def best_candidates(table: pd.DataFrame, score: np.ndarray) -> np.ndarray:
+    """Each listing's best row by `score` (see best_rows), over every position the table names."""
     query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
-    best = best_rows(query, score, int(max(query.max(), candidate.max())) + 1)
+    return best_rows(query, score, int(max(query.max(), candidate.max())) + 1)
+
+
+def rescued_rows(table: pd.DataFrame, score: np.ndarray, mask: np.ndarray, threshold: float,
+                 mutual: bool, best: np.ndarray | None = None) -> np.ndarray:
+    """The best row of each listing without a match, where its score reaches `threshold`
+    (`best`: `best_candidates(table, score)` when the caller already has it)."""
+    query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
+    best = best_candidates(table, score) if best is None else best
     rows = best[best >= 0]
     rows = rows[~np.isin(query[rows], query[mask]) & (score[rows] >= threshold)]
     if mutual:  # the candidate's own best candidate must be this query
@@ -117,6 +136,15 @@ def fused_score(table: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
         weight[known] += w
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weight > 0, total / weight, np.nan).astype(np.float32)
+
+
+def grid_bins(scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Each score's bin on an ascending grid: the index of the highest grid value it reaches, -1 below the
+    grid or NaN. Depends on the scores alone, so a caller sweeping one column many times can keep it."""
+    bins = np.full(len(scores), -1, np.int16 if len(grid) < 2 ** 15 else np.int64)
+    reach = scores >= grid[0]
+    bins[reach] = np.searchsorted(grid, scores[reach], side="right") - 1
+    return bins
 
 
 def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
@@ -187,33 +215,37 @@ class RuleScorer:
         correct = np.bincount(self.query[mask & self.same], minlength=self.n)
         return scores_from_counts(predicted + 1, correct + 1, self.group_size)
 
-    def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    # `bins`, where a method takes it, is `grid_bins(scores, grid)` when the caller already has it.
+
+    def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins: np.ndarray | None = None) -> np.ndarray:
         """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied)."""
-        predicted, correct = self._sweep_counts(fixed, scores, grid)
+        predicted, correct = self._sweep_counts(fixed, scores, grid, bins)
         return (2 * correct / (predicted + self.group_size[:, None])).mean(axis=0)
 
-    def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> pd.DataFrame:
+    def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray,
+                     bins: np.ndarray | None = None) -> pd.DataFrame:
         """Mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
-        predicted, correct = self._sweep_counts(fixed, scores, grid)
+        predicted, correct = self._sweep_counts(fixed, scores, grid, bins)
         size = self.group_size[:, None]
         return pd.DataFrame({"threshold": grid, "precision": (correct / predicted).mean(axis=0),
                              "recall": (correct / size).mean(axis=0),
                              "f1": (2 * correct / (predicted + size)).mean(axis=0)})
 
-    def _sweep_counts(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray):
+    def _sweep_counts(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins: np.ndarray | None = None):
         """Each listing's predicted and correct set sizes (itself included) at every grid threshold.
 
         Each extra row is binned by the highest grid value it passes; per-listing
         counts for every threshold are then reverse cumulative sums over bins.
         """
-        extra = ~fixed & (scores >= grid[0])
-        bins = np.searchsorted(grid, scores[extra], side="right") - 1
+        bins = grid_bins(scores, grid) if bins is None else bins
+        extra = ~fixed & (bins >= 0)
         shape = (self.n, len(grid))
-        flat = self.query[extra] * len(grid) + bins
+        flat = self.query[extra] * len(grid) + bins[extra]
         passed = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
         right = np.bincount(flat[self.same[extra]], minlength=shape[0] * shape[1]).reshape(shape)
-        predicted = np.bincount(self.query[fixed], minlength=self.n)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
-        correct = np.bincount(self.query[fixed & self.same], minlength=self.n)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
+        counts = np.int32 if len(self.query) < 2 ** 31 else np.int64  # a row count bounds every sum
+        predicted = np.bincount(self.query[fixed], minlength=self.n)[:, None] + passed[:, ::-1].cumsum(1, counts)[:, ::-1]
+        correct = np.bincount(self.query[fixed & self.same], minlength=self.n)[:, None] + right[:, ::-1].cumsum(1, counts)[:, ::-1]
         return predicted + 1, correct + 1
 
     def none_f1(self, fixed: np.ndarray) -> float:

@@ -76,3 +76,48 @@ def test_the_review_queue_puts_the_most_uncertain_undecided_pairs_first(ex):
     by_group = ex.review_queue(applied, groups=groups, limit=1000)
     assert by_group["match"].all()
     assert (groups.ids[by_group["a"]] == groups.ids[by_group["b"]]).mean() > 0.9  # guards may split a few
+
+
+def test_kept_fused_scores_bins_and_sweeps_give_what_computing_afresh_does(ex):
+    from matcher.matching import FUSED, GRID, fused_score
+
+    channels = ex.channels[:2]
+    rule = UnionRule({channels[0]: 0.6, channels[1]: 0.7, FUSED: 0.65}, weights={channels[0]: 0.4, channels[1]: 0.6},
+                     rescue=0.5)
+    for _ in range(2):  # the second time from what the explorer kept
+        applied = ex.apply(rule)
+        np.testing.assert_array_equal(applied.mask, rule.matches(ex.table))
+        np.testing.assert_array_equal(applied.margin, rule.margin(ex.table))
+        np.testing.assert_array_equal(ex.score(rule, FUSED), fused_score(ex.table, rule.weights))
+        for channel in rule.thresholds:
+            sweep = ex.sweep(rule, channel)
+            others = {c: t for c, t in rule.thresholds.items() if c != channel}
+            fixed = np.zeros(len(ex.table), bool)
+            for other, threshold in others.items():
+                fixed |= ex.score(rule, other) >= threshold
+            scores = ex.score(rule, channel)
+            expected = fixed.sum() + np.array([(~fixed & (scores >= t)).sum() for t in GRID])
+            np.testing.assert_array_equal(sweep["pairs"], expected)
+            fresh = ex.scorer.sweep_scores(fixed, scores, GRID)  # bins computed here, not kept
+            np.testing.assert_array_equal(sweep["f1"], fresh["f1"])
+            sweep["pairs"] = -1  # a caller's copy: the kept sweep is untouched
+    moved = UnionRule({**rule.thresholds, channels[1]: 0.9}, rule.weights, rule.rescue)
+    assert not ex.sweep(moved, channels[0]).equals(ex.sweep(rule, channels[0]))  # other thresholds are in the key
+    other_weights = UnionRule(rule.thresholds, {channels[0]: 0.8, channels[1]: 0.2}, rule.rescue)
+    np.testing.assert_array_equal(ex.score(other_weights, FUSED), fused_score(ex.table, other_weights.weights))
+    assert not ex.score(rule, FUSED).flags.writeable  # kept arrays cannot be changed by accident
+
+
+def test_the_explorer_loads_no_torch_until_a_photo_search():
+    """Streamlit collects garbage after every script run: torch's and timm's objects would make each rerun
+    of every page about 0.2 s slower on 2 cores, so the app's engine leaves them out until a photo search."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, matcher.explore; loaded = [m for m in ('torch', 'timm') if m in sys.modules]; "
+            "import matcher.build; assert matcher.explore.STRATEGIES_FILE == matcher.build.STRATEGIES_FILE; "
+            "print(loaded)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -179,3 +179,61 @@ def test_guards_are_tuned_on_labelled_groups():
     assert f1 == pytest.approx(1.0)
     assert config.min_support > 0                 # the bridge guard is what separates them
     assert config.max_size == 50                  # ties go to the looser cap; 4 is raised to the real groups' 6
+
+
+def walk_every_pair(n, query, candidate, score, posting_ids, decisions, config):
+    """The grouping walk over every pair, strongest first, with no shortcut: what group_matches must equal."""
+    from matcher.grouping import _Forest, _decision_pairs, _groups, _unique_pairs, _weak_bridges
+
+    a, b, score = _unique_pairs(n, query, candidate, score)
+    bridge = _weak_bridges(n, a, b, config)
+    confirmed, rejected, unknown = _decision_pairs(decisions, np.asarray(posting_ids).astype(str))
+    forest = _Forest(n)
+    for x, y in confirmed:
+        forest.union(forest.find(x), forest.find(y))
+    dropped = {"size": 0, "bridge": int(bridge.sum()), "rejected": 0, "unknown_decisions": unknown,
+               "conflicts": forest.forbid(rejected)}
+    a, b, score = a[~bridge], b[~bridge], score[~bridge]
+    order = np.lexsort((b, a, -score))
+    for x, y in zip(a[order].tolist(), b[order].tolist()):
+        ra, rb = forest.find(x), forest.find(y)
+        if ra == rb:
+            continue
+        if forest.size[ra] + forest.size[rb] > config.max_size:
+            dropped["size"] += 1
+        elif rb in forest.banned.get(ra, ()):
+            dropped["rejected"] += 1
+        else:
+            forest.union(ra, rb)
+    return _groups(np.array([forest.find(i) for i in range(n)]), np.asarray(posting_ids).astype(str), dropped)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_components_merged_whole_give_exactly_the_walk_over_every_pair(seed):
+    """Small components are merged at once and only those a guard may touch are walked: same groups, same counts."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    cluster = rng.integers(0, 25, n)                     # most pairs fall within clusters: groups of all sizes
+    q = rng.integers(0, n, 400)
+    c = np.array([rng.choice(np.flatnonzero(cluster == cluster[x])) if rng.random() < 0.85 else rng.integers(n)
+                  for x in q])
+    score = np.round(rng.random(400), 1)                 # ties, broken by position
+    names = [f"p{i:03d}" for i in range(n)]
+    picks = rng.choice(400, 12, replace=False)
+    decisions = [(names[q[i]], names[c[i]], "confirmed" if k % 2 else "rejected") for k, i in enumerate(picks)]
+    for config in (GroupingConfig(), GroupingConfig(max_size=4, min_support=0.0), GroupingConfig(max_size=7)):
+        for given in (None, decisions):
+            fast = group_matches(n, q, c, score, names, given, config)
+            slow = walk_every_pair(n, q, c, score, names, given, config)
+            np.testing.assert_array_equal(fast.labels, slow.labels)
+            np.testing.assert_array_equal(fast.ids, slow.ids)
+            assert fast.dropped == slow.dropped
+
+
+def test_group_ids_are_each_groups_sorted_posting_ids_hashed():
+    names = ["b", "a", "c10", "c9", "Z", "é"]
+    groups = group_matches(6, np.array([0, 2, 4]), np.array([1, 3, 5]), np.ones(3), names)
+    expected = {tuple(sorted(np.array(names)[m])): group_id(np.array(names)[m]) for m in groups.members()}
+    for i, name in enumerate(names):
+        members = tuple(sorted(np.array(names)[groups.labels == groups.labels[i]]))
+        assert groups.ids[i] == expected[members]

@@ -96,3 +96,25 @@ def test_rule_round_trips_through_dict_and_restricts():
     assert only_b.weights == {"b": 0.7} and "a" not in only_b.thresholds and FUSED in only_b.thresholds
     no_text = rule.restricted_to(["phash"])
     assert no_text.thresholds == {} and no_text.rescue == OFF
+
+
+def test_margin_is_the_best_excess_over_any_threshold_and_given_inputs_change_nothing():
+    from matcher.matching import GRID, best_candidates, grid_bins
+
+    t = symmetric([(0, 1, 0.9, np.nan), (0, 2, np.nan, np.nan), (1, 2, 0.5, 0.7), (2, 3, 0.1, 0.75)])
+    for thresholds in ({"a": 0.6}, {"a": 0.6, "b": np.float64(0.7)}, {"a": OFF, "b": OFF}, {"a": 0.3, FUSED: 0.5}):
+        weights = {"a": 0.5, "b": 0.5} if FUSED in thresholds else {}
+        rule = UnionRule(dict(thresholds), weights=weights, rescue=0.2, rescue_by="b", mutual=True)
+        excess = [t[f"sim_{c}"].to_numpy(np.float32) - v if c != FUSED else fused_score(t, rule.weights) - v
+                  for c, v in thresholds.items() if v < OFF]
+        expected = np.full(len(t), -np.inf, np.float32)
+        for e in excess:
+            expected = np.fmax(expected, e)
+        margin = rule.margin(t)
+        assert margin.dtype == expected.dtype and np.array_equal(margin, expected)  # NaN everywhere: -inf
+        fused = fused_score(t, rule.weights) if weights else None
+        best = best_candidates(t, rule.rescue_score(t))
+        np.testing.assert_array_equal(rule.matches(t, rule.margin(t, fused), fused, best), rule.matches(t))
+    scores = t["sim_a"].to_numpy(np.float32)
+    expected = np.array([np.searchsorted(GRID, s, side="right") - 1 if s >= GRID[0] else -1 for s in scores])
+    np.testing.assert_array_equal(grid_bins(scores, GRID), expected)
