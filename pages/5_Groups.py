@@ -10,6 +10,7 @@ from matcher.export import csv_bytes, export_groups, groups_frame, submission_fr
 from matcher.group_edits import merge, move_out
 
 PER_PAGE = 8
+SHOWN = 12  # members shown per group: two rows of photos, enough to judge it
 
 
 def record(store, name, folder, decisions):
@@ -54,15 +55,15 @@ with ui.friendly_errors():
         with st.container(border=True):
             st.markdown(f"**{groups.ids[members[g][0]]}** · {len(ids)} listing{'s' if len(ids) > 1 else ''}")
             columns = st.columns(6)
-            for slot, position in enumerate(members[g][:30]):
+            for slot, position in enumerate(members[g][:None if wanted else SHOWN]):
                 with columns[slot % 6]:
                     st.image(thumbs.thumbnail(ex.listings["image"].iat[position]), width="stretch")
                     st.markdown(ui.titles_html(ex.titles[position], ""), unsafe_allow_html=True)
                     st.caption(ex.posting_ids[position])
                     if len(ids) > 1 and st.button("Move out", key=f"out_{position}", disabled=not editable):
                         record(store, name, folder, move_out(ex.posting_ids[position], ids))
-            if len(ids) > 30:
-                st.caption(f"and {len(ids) - 30} more")
+            if len(ids) > SHOWN and not wanted:
+                st.caption(f"and {len(ids) - SHOWN} more: show the group by one of its posting ids to see them all")
     with st.form("merge"):
         st.markdown("**Merge two groups**: give a posting id from each.")
         cells = st.columns(2)
@@ -88,7 +89,9 @@ with ui.friendly_errors():
         groups = export_groups(ex.table, rule, ex.posting_ids, decisions, ex.grouping, confirmed_only=True)
     exported = groups_frame(groups, ex.posting_ids, decisions)
     cells = st.columns(2)
-    cells[0].download_button("Groups CSV", csv_bytes(exported), file_name=f"{name}-groups.csv", mime="text/csv")
-    cells[1].download_button("Submission CSV", csv_bytes(submission_frame(groups, ex.posting_ids)),
+    # The files are made when a button is clicked, not on every rerun of the page.
+    cells[0].download_button("Groups CSV", lambda: csv_bytes(exported), file_name=f"{name}-groups.csv",
+                             mime="text/csv")
+    cells[1].download_button("Submission CSV", lambda: csv_bytes(submission_frame(groups, ex.posting_ids)),
                              file_name=f"{name}-submission.csv", mime="text/csv")
     st.dataframe(exported.head(200), hide_index=True)
