@@ -37,8 +37,13 @@ def explorer(folder: str) -> Explorer:
 
 
 @st.cache_resource(show_spinner=False)
-def store(url: str) -> ReviewStore:
+def _store(url: str) -> ReviewStore:
     return ReviewStore(url)
+
+
+def reviews() -> ReviewStore:
+    """The review store the settings name, opened once per process."""
+    return _store(settings().database_url)
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,7 +59,13 @@ def fingerprints(folder: str) -> dict[str, str]:
 
 def demo_folder() -> Path:
     """The demo's build, made on first start with a visible progress bar."""
-    root = settings().artifacts
+    with progress_bar() as progress:
+        return ensure_demo(settings().artifacts, progress=progress, log=lambda message: None)
+
+
+@contextmanager
+def progress_bar():
+    """A `progress(fraction, message)` callback drawing a bar (only once it is first called), removed after."""
     bar = None
 
     def progress(fraction: float, message: str) -> None:
@@ -62,10 +73,11 @@ def demo_folder() -> Path:
         bar = bar or st.progress(0.0, text=message)
         bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
-    folder = ensure_demo(root, progress=progress, log=lambda message: None)
-    if bar is not None:
-        bar.empty()
-    return folder
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.empty()
 
 
 def current_folder() -> Path:
@@ -141,11 +153,16 @@ def decided_pairs(store: ReviewStore, name: str, folder: Path) -> dict[tuple[str
             for a, b, decision, stale in pairs[["posting_id_a", "posting_id_b", "decision", "stale"]].itertuples(index=False)}
 
 
-def decide(store: ReviewStore, name: str, folder: Path, a: str, b: str, decision: str) -> None:
-    """Record one decision (its own transaction), then redraw so every view shows it."""
+def decide(store: ReviewStore, name: str, folder: Path, decisions, resolve: bool = False) -> None:
+    """Record (a, b, decision) triples, each its own transaction, with the listings' fingerprints as the
+    reviewer saw them (or settle conflicts, with `resolve`); then redraw so every view shows them."""
     prints = fingerprints(str(folder))
-    store.record(name, a, b, decision, reviewer(), fingerprints=(prints.get(str(a)), prints.get(str(b))))
-    st.session_state["matcher_last_decision"] = f"{decision}: {a} – {b}"
+    write = store.resolve if resolve else store.record
+    for a, b, decision in decisions:
+        write(name, a, b, decision, reviewer(), fingerprints=(prints.get(str(a)), prints.get(str(b))))
+    a, b, decision = decisions[0]
+    told = f"{'resolved ' if resolve else ''}{decision}: {a} – {b}"
+    st.session_state["matcher_last_decision"] = told if len(decisions) == 1 else f"{len(decisions)} pair decisions"
     st.rerun()
 
 

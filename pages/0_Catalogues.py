@@ -12,10 +12,9 @@ from matcher.workspace import list_catalogues
 
 
 def build_with_progress(name: str, root) -> None:
-    bar = st.progress(0.0, text=f"Building {name}")
-    build_catalogue(name, root, progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0),
-                                                                               text=message))
-    bar.empty()
+    with ui.progress_bar() as progress:
+        progress(0.0, f"Building {name}")
+        build_catalogue(name, root, progress=progress)
 
 
 with ui.friendly_errors():

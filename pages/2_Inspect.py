@@ -19,7 +19,7 @@ with ui.friendly_errors():
     label, rule = ui.current_rule(ex, folder)
     applied = ex.apply(rule)
     thumbs = ui.thumbnails(str(folder))
-    store = ui.store(ui.settings().database_url)
+    store = ui.reviews()
     decided = ui.decided_pairs(store, name, folder)
     listing = ex.listings.iloc[position]
     history = st.session_state.get("matcher_history", [])
@@ -53,8 +53,8 @@ with ui.friendly_errors():
                 if actions.button("Open", key=f"open_{row['posting_id']}"):
                     ui.inspect(row["posting_id"])
                 if actions.button("Confirm", key=f"confirm_{row['posting_id']}", disabled=not ui.reviewer()):
-                    ui.decide(store, name, folder, listing["posting_id"], row["posting_id"], "confirmed")
+                    ui.decide(store, name, folder, [(listing["posting_id"], row["posting_id"], "confirmed")])
                 if actions.button("Reject", key=f"reject_{row['posting_id']}", disabled=not ui.reviewer()):
-                    ui.decide(store, name, folder, listing["posting_id"], row["posting_id"], "rejected")
+                    ui.decide(store, name, folder, [(listing["posting_id"], row["posting_id"], "rejected")])
         if not ui.reviewer():
             st.caption("Type your name in the sidebar to confirm or reject matches.")

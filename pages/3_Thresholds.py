@@ -64,7 +64,7 @@ def tuner(ex, folder, base_label: str, base: UnionRule):
 
 with ui.friendly_errors():
     ex, name, folder = ui.open_catalogue()
-    store = ui.store(ui.settings().database_url)
+    store = ui.reviews()
     st.title("Thresholds")
     profiles = dict(zip(*store.profiles(name)[["name", "rule"]].to_dict("list").values()))
     choices = [f"strategy: {s}" for s in ex.strategies] + [f"profile: {p}" for p in profiles]

@@ -20,7 +20,7 @@ def pair_view(ex, thumbs, position, other):
 
 with ui.friendly_errors():
     ex, name, folder = ui.open_catalogue()
-    store = ui.store(ui.settings().database_url)
+    store = ui.reviews()
     st.title("Review")
     who = ui.reviewer()
     if not who:
@@ -62,11 +62,11 @@ with ui.friendly_errors():
         buttons = st.columns(4)
         a, b = pair["posting_id_a"], pair["posting_id_b"]
         if buttons[0].button("Same product (Y)", type="primary", shortcut="Y", width="stretch"):
-            ui.decide(store, name, folder, a, b, "confirmed")
+            ui.decide(store, name, folder, [(a, b, "confirmed")])
         if buttons[1].button("Different (N)", shortcut="N", width="stretch"):
-            ui.decide(store, name, folder, a, b, "rejected")
+            ui.decide(store, name, folder, [(a, b, "rejected")])
         if buttons[2].button("Skip (S)", shortcut="S", width="stretch"):
-            ui.decide(store, name, folder, a, b, "skipped")
+            ui.decide(store, name, folder, [(a, b, "skipped")])
         if buttons[3].button("Undo (U)", shortcut="U", width="stretch"):
             undone = store.undo(name, who)
             st.session_state["matcher_last_decision"] = (f"undo of {undone['decision']} on {undone['posting_id_a']} – "
@@ -89,7 +89,4 @@ with ui.friendly_errors():
             cells[0].caption(f"{a} – {b} · {votes}")
             for cell, decision in zip(cells[1:], ("confirmed", "rejected")):
                 if cell.button(f"Resolve: {decision}", key=f"resolve_{decision}_{a}_{b}"):
-                    prints = ui.fingerprints(str(folder))
-                    store.resolve(name, a, b, decision, who, fingerprints=(prints.get(a), prints.get(b)))
-                    st.session_state["matcher_last_decision"] = f"resolved {decision}: {a} – {b}"
-                    st.rerun()
+                    ui.decide(store, name, folder, [(a, b, decision)], resolve=True)

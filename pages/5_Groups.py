@@ -13,17 +13,9 @@ PER_PAGE = 8
 SHOWN = 12  # members shown per group: two rows of photos, enough to judge it
 
 
-def record(store, name, folder, decisions):
-    prints = ui.fingerprints(str(folder))
-    for a, b, decision in decisions:
-        store.record(name, a, b, decision, ui.reviewer(), fingerprints=(prints.get(a), prints.get(b)))
-    st.session_state["matcher_last_decision"] = f"{len(decisions)} pair decision(s)"
-    st.rerun()
-
-
 with ui.friendly_errors():
     ex, name, folder = ui.open_catalogue()
-    store = ui.store(ui.settings().database_url)
+    store = ui.reviews()
     st.title("Groups")
     if last := st.session_state.pop("matcher_last_decision", None):
         st.toast(f"Saved {last}")
@@ -61,7 +53,7 @@ with ui.friendly_errors():
                     st.markdown(ui.titles_html(ex.titles[position], ""), unsafe_allow_html=True)
                     st.caption(ex.posting_ids[position])
                     if len(ids) > 1 and st.button("Move out", key=f"out_{position}", disabled=not editable):
-                        record(store, name, folder, move_out(ex.posting_ids[position], ids))
+                        ui.decide(store, name, folder, move_out(ex.posting_ids[position], ids))
             if len(ids) > SHOWN and not wanted:
                 st.caption(f"and {len(ids) - SHOWN} more: show the group by one of its posting ids to see them all")
     with st.form("merge"):
@@ -76,7 +68,7 @@ with ui.friendly_errors():
             elif groups.labels[a] == groups.labels[b]:
                 st.info("They are already in one group.")
             else:
-                record(store, name, folder, merge(
+                ui.decide(store, name, folder, merge(
                     ex.posting_ids[members[groups.labels[a]]], ex.posting_ids[members[groups.labels[b]]],
                     lambda p, q: ex.pair_margin(applied, ex.position(p), ex.position(q))))
     if not editable:
