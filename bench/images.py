@@ -34,9 +34,9 @@ from matcher.encode import Encoded  # noqa: E402
 from matcher.images.arcface import ArcFaceHead  # noqa: E402
 from matcher.images.channel import ImageChannel  # noqa: E402
 from matcher.images.features import FeatureExtractor  # noqa: E402
-from matcher.images.finetune import finetune_params  # noqa: E402
+from matcher.images.finetune import FineTuneConfig, finetune_params  # noqa: E402
 from matcher.images.read import read_image  # noqa: E402
-from matcher.images.runtime import torch_threads  # noqa: E402
+from matcher.images.runtime import resolve_device, torch_threads  # noqa: E402
 from matcher.matching import RuleScorer, UnionRule  # noqa: E402
 from matcher.metric import nn1_accuracy, score_matches  # noqa: E402
 from matcher.neighbours import build_neighbour_table  # noqa: E402
@@ -117,6 +117,33 @@ def compare(catalog: Catalog, channel: ImageChannel, k: int) -> dict:
         queries, gallery = np.flatnonzero(split == "query"), np.flatnonzero(split == "gallery")
         result["user_to_seller"] = {"untrained": retrieval(test_f, labels, queries, gallery),
                                     "arcface": retrieval(embedded, labels, queries, gallery)}
+    return result
+
+
+def compare_finetuned(catalog: Catalog, channel: ImageChannel, k: int, params: dict) -> dict:
+    """The fine-tuned embedding on TEST products, scored like `compare` scores the head alone.
+
+    The threshold is tuned as `build` tunes it: fine-tuned on half of TRAIN's groups,
+    swept on the other half; then fine-tuned again on all of TRAIN.
+    """
+    test = held_out_mask(catalog.labels, modulus=3)
+    train_part, test_part = catalog.subset(~test), catalog.subset(test)
+    held = held_out_mask(train_part.labels, salt=TUNE_SALT, modulus=2)
+    started = time.perf_counter()
+    tuning = ImageChannel(**{**channel.get_params(), **params}, cache_dir=channel.cache_dir)
+    tuning.fit(train_part.subset(~held))
+    validation = sweep(tuning.transform(train_part.subset(held))[0], train_part.labels[held], k)
+    threshold = float(GRID[validation.argmax()])
+    final = ImageChannel(**{**channel.get_params(), **params}, cache_dir=channel.cache_dir).fit(train_part)
+    seconds = time.perf_counter() - started
+    embedded = final.transform(test_part)[0]
+    labels = test_part.labels
+    result = {"params": params, "training": final.training_, "seconds": round(seconds, 1),
+              "validation_f1": float(validation.max()), "scores": part_scores(embedded, labels, k, threshold)}
+    if "split" in catalog.frame:
+        split = test_part.frame["split"].to_numpy()
+        result["user_to_seller"] = retrieval(embedded, labels, np.flatnonzero(split == "query"),
+                                             np.flatnonzero(split == "gallery"))
     return result
 
 
@@ -210,13 +237,15 @@ def throughput(catalog: Catalog, channel: ImageChannel, photos: int = 192, batch
             "ratio": round(whole_by_batch[channel_batch] / bare_best, 3)}
 
 
-def report(results: dict) -> str:
+def report(results: dict, json_name: str = "image-benchmark.json") -> str:
+    commands = results.get("commands", ["python bench/images.py"])
     lines = ["# Image channel benchmark", "",
-             "Produced by `python bench/images.py` (results also in `image-benchmark.json`). "
-             "Split by product: a label group is TEST when int(sha1(label_group), 16) % 3 == 0; "
+             "Produced by " + " and ".join(f"`{command}`" for command in commands) + f" (results also in "
+             f"`{json_name}`). Split by product: a label group is TEST when int(sha1(label_group), 16) % 3 == 0; "
              "each part is matched only within itself; the head and every threshold saw TRAIN only. "
-             "Backbone: `tf_efficientnet_lite0` with its packaged ImageNet weights, frozen; ArcFace head "
-             "(512-d, margin 0.5 with warm-up, scale 30) trained on cached backbone features on the CPU.", ""]
+             "Backbone: `tf_efficientnet_lite0` with its packaged ImageNet weights; ArcFace head "
+             "(512-d, margin 0.5 with warm-up, scale 30) trained on cached features of the frozen backbone on "
+             "the CPU, or together with the backbone where a row says fine-tuned (on the device it names).", ""]
     for name in ("vprc", "grocery", "vprc_cropped"):
         if name not in results:
             continue
@@ -227,19 +256,27 @@ def report(results: dict) -> str:
                   f"Every listing matching only itself scores {r['only_itself_f1']:.3f}.", "",
                   "| TEST products | mean F1 (threshold tuned on TRAIN) | threshold | best F1 any threshold gives "
                   "| 1-NN accuracy |", "|---|---|---|---|---|"]
-        for key, label in (("untrained", "ImageNet features, untrained"), ("arcface", "ArcFace embedding")):
-            s = r[key]
+        tuned = [key for key in r if key.startswith("finetuned_")]
+        rows = [("ImageNet features, untrained", r["untrained"]), ("ArcFace head on frozen features", r["arcface"])]
+        rows += [(_finetuned_label(r[key]), r[key]["scores"]) for key in tuned]
+        for label, s in rows:
             lines.append(f"| {label} | {s['mean_f1']:.3f} | {s['threshold']:.2f} | {s['oracle_f1']:.3f} "
                          f"| {s['nn1_accuracy']:.3f} |")
         if "user_to_seller" in r:
             u = r["user_to_seller"]
             lines += ["", f"User photo -> seller photos of the TEST products ({u['untrained']['queries']} user photos):",
                       "", "| | recall@1 | recall@5 |", "|---|---|---|"]
-            for key, label in (("untrained", "untrained"), ("arcface", "ArcFace")):
-                lines.append(f"| {label} | {u[key]['recall_at_1']:.3f} | {u[key]['recall_at_5']:.3f} |")
+            retrieved = [("untrained", u["untrained"]), ("ArcFace head on frozen features", u["arcface"])]
+            retrieved += [(_finetuned_label(r[key]), r[key]["user_to_seller"]) for key in tuned
+                          if "user_to_seller" in r[key]]
+            for label, scores in retrieved:
+                lines.append(f"| {label} | {scores['recall_at_1']:.3f} | {scores['recall_at_5']:.3f} |")
+        if "note" in r:
+            lines += ["", r["note"]]
         for key in (k for k in r if k.startswith("end_to_end")):
             e = r[key]
-            how = "frozen backbone" if key == "end_to_end" else f"backbone fine-tuned ({key.rsplit('_', 1)[1]})"
+            how = ("frozen backbone" if key == "end_to_end"
+                   else f"backbone fine-tuned ({key.rsplit('_', 1)[1]}, {e.get('device', 'CPU')})")
             lines += ["", f"Product path, {how} (`build` on TRAIN with the image channel and pHash, `evaluate` on "
                           f"TEST): mean F1 {e['mean_f1']:.3f}, 1-NN {e['nn1_accuracy']:.3f}; strategy "
                           f"{e.get('strategy', 'fused')}, rule {e['thresholds']}; build {e['build_seconds']} s."]
@@ -263,18 +300,32 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _finetuned_label(result: dict) -> str:
+    tuning = result["params"]["finetune"]
+    what = "the whole backbone" if tuning.get("stages") is None else f"its last {tuning['stages']} stages"
+    return (f"ArcFace, {what} fine-tuned ({tuning['epochs']} epochs, learning rate {tuning['lr']:g}, "
+            f"{result['device']}, {result['seconds']} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "image-benchmark"), help="report path without suffix")
     parser.add_argument("--cache", default=str(cache_root()), help="photo feature cache")
+    parser.add_argument("--data", default=str(DATA), help="folder holding vprc/ and grocery/")
     parser.add_argument("--datasets", default="vprc,grocery", help="comma-separated; empty to rerun throughput only")
-    parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--skip-end-to-end", action="store_true", help="skip the product path with a frozen backbone")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--finetune", choices=("partial", "full"), default=None,
-                        help="also run the product path with the backbone fine-tuned (a GPU makes this quick)")
+                        help="also fine-tune the backbone: the embedding alone, then the product path "
+                             "(a GPU makes this quick)")
+    parser.add_argument("--finetune-epochs", default="", help="comma-separated epoch counts; the first also runs "
+                                                              "the product path (default: FineTuneConfig's)")
+    parser.add_argument("--finetune-lr", default="", help="comma-separated backbone learning rates, each run at "
+                                                           "every epoch count (default: FineTuneConfig's)")
     parser.add_argument("--device", default="auto", help="where the fine-tuning runs")
+    parser.add_argument("--note", default="", help="a remark on how the photos were prepared, kept in the report")
     args = parser.parse_args()
-    cache = Path(args.cache)
+    cache, data = Path(args.cache), Path(args.data)
     channel = ImageChannel(cache_dir=cache)
     out = Path(args.out)
     # Parts not rerun keep their earlier figures, so one part can be remeasured alone.
@@ -282,28 +333,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in filter(None, args.datasets.split(",")):
-            catalog = load_catalog(DATA / name / "listing.csv", DATA / name / "images")
+            catalog = load_catalog(data / name / "listing.csv", data / name / "images")
             print(f"{name}: {len(catalog):,} photos", flush=True)
-            results[name] = {**results.get(name, {}), **compare(catalog, channel, K[name])}
+            results[name] = {**results.get(name, {}), **compare(catalog, channel, K[name]),
+                             **({"note": args.note} if args.note else {})}
             if not args.skip_end_to_end:
                 results[name]["end_to_end"] = end_to_end(name, catalog, work, cache)
             if args.finetune:
-                params = {"device": args.device, "finetune": finetune_params(args.finetune, args.device)}
-                results[name][f"end_to_end_finetuned_{args.finetune}"] = end_to_end(name, catalog, work, cache, params)
+                _finetuned(results[name], name, catalog, channel, work, cache, args)
             print(json.dumps(results[name], indent=1), flush=True)
             if name == "vprc":
                 cropped = cropped_catalogue(catalog, work / "crops")
                 results["vprc_cropped"] = compare(cropped, channel, K[name])
                 print(json.dumps(results["vprc_cropped"], indent=1), flush=True)
         if not args.skip_throughput:
-            vprc = load_catalog(DATA / "vprc" / "listing.csv", DATA / "vprc" / "images")
+            vprc = load_catalog(data / "vprc" / "listing.csv", data / "vprc" / "images")
             channel.head_ = ArcFaceHead(channel.arcface).fit(*_labelled_features(channel, vprc))
             results["throughput"] = throughput(vprc, channel)
             print(json.dumps(results["throughput"], indent=1), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    out.with_suffix(".md").write_text(report(results) + "\n")
+    out.with_suffix(".md").write_text(report(results, out.with_suffix(".json").name) + "\n")
     print(f"wrote {out.with_suffix('.md')}")
+
+
+def _finetuned(result: dict, name: str, catalog: Catalog, channel: ImageChannel, work: Path, cache: Path, args):
+    """The fine-tuned embedding alone at each epoch count, then the product path at the first."""
+    device = resolve_device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    epochs = [int(e) for e in args.finetune_epochs.split(",") if e] or [FineTuneConfig().epochs]
+    rates = [float(r) for r in args.finetune_lr.split(",") if r] or [FineTuneConfig().lr]
+    for count in epochs:
+        for rate in rates:
+            tuning = {**finetune_params(args.finetune, args.device, count), "lr": rate}
+            key = f"finetuned_{args.finetune}_{count}ep_lr{rate:g}"
+            result[key] = {**compare_finetuned(catalog, channel, K[name], {"finetune": tuning, "device": args.device}),
+                           "device": where}
+            print(key, result[key]["validation_f1"], json.dumps(result[key]["scores"]), flush=True)
+    params = {"device": args.device, "finetune": {**finetune_params(args.finetune, args.device, epochs[0]),
+                                                  "lr": rates[0]}}
+    result[f"end_to_end_finetuned_{args.finetune}"] = {**end_to_end(name, catalog, work, cache, params),
+                                                        "device": where}
 
 
 def _labelled_features(channel: ImageChannel, catalog: Catalog):

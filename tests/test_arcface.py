@@ -47,6 +47,17 @@ def test_margin_lowers_only_the_own_class_logit():
     assert arc(far, torch.tensor([0]), margin=0.5, scale=1.0)[0, 0].item() < -1.0
 
 
+def test_margin_logits_are_float32_under_bf16_autocast():
+    """Fine-tuning on a GPU runs the backbone under bf16 autocast; the margin row must still fit the logits."""
+    torch.manual_seed(0)
+    arc = ArcMargin(8, 3)
+    embeddings, labels = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = arc(embeddings, labels, 0.5, 30.0)
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, arc(embeddings, labels, 0.5, 30.0))
+
+
 def test_head_learns_a_separable_set_and_generalises_to_new_photos():
     x, labels = products(seed=0)
     new_x, new_labels = products(seed=0, per_class=60)  # same products (same rng draws the centres), new photos

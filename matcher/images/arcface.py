@@ -64,6 +64,12 @@ class ArcMargin(nn.Module):
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, margin: float, scale: float) -> torch.Tensor:
+        """In float32 even under autocast: acos near 1 needs the precision, and bf16 logits would not take the
+        float32 margin row back."""
+        with torch.autocast(embeddings.device.type, enabled=False):
+            return self._logits(embeddings.float(), labels, margin, scale)
+
+    def _logits(self, embeddings: torch.Tensor, labels: torch.Tensor, margin: float, scale: float) -> torch.Tensor:
         cosine = nn.functional.normalize(embeddings, dim=1) @ nn.functional.normalize(self.weight, dim=1).T
         own = cosine.gather(1, labels[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)
         theta = torch.acos(own)

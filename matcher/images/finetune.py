@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ class FineTuneConfig:
     side: int = 256                # short side photos are decoded to, before the random crop
     min_crop: float = 0.4          # smallest crop, as a share of the photo's area
     jitter: float = 0.3            # brightness, contrast and saturation vary by up to this share
-    threads: int = 2
+    threads: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))  # decoding and augmentation
 
 
 def finetune_params(mode: str = "auto", device: str = "auto", epochs: int | None = None) -> dict | None:
@@ -97,8 +98,7 @@ class BackboneFineTuner:
              {"params": [*model.head.parameters(), *model.arc.parameters()], "lr": self.arcface.lr}],
             weight_decay=self.arcface.weight_decay)
         steps = self.config.epochs * math.ceil(len(images) / self.config.batch_size)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[self.config.lr, self.arcface.lr],
-                                                       total_steps=max(steps, 1), pct_start=0.1)
+        schedule = one_cycle(optimiser, [self.config.lr, self.arcface.lr], steps)
         checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
         run = self._run_key(paths, codes)
         start, history = 0, []
@@ -164,7 +164,8 @@ class BackboneFineTuner:
 
     def _run_key(self, paths, codes: np.ndarray) -> str:
         """Identifies a run (configs, photo contents, labels), so a checkpoint is resumed only by its own run."""
-        digest = hashlib.sha1(json.dumps([self.backbone, asdict(self.arcface), asdict(self.config)]).encode())
+        settings = {key: value for key, value in asdict(self.config).items() if key != "threads"}  # no effect on it
+        digest = hashlib.sha1(json.dumps([self.backbone, asdict(self.arcface), settings]).encode())
         for path in paths:
             try:
                 digest.update(Path(path).read_bytes())
@@ -172,6 +173,14 @@ class BackboneFineTuner:
                 digest.update(b"unreadable")
         digest.update(codes.astype(np.int64).tobytes())
         return digest.hexdigest()
+
+
+def one_cycle(optimiser, max_lr: list[float], steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """Warm up over a tenth of the steps, then anneal; at least two warm-up steps, since torch divides by
+    (warm-up steps - 1) and fails on short runs (a small catalogue, few epochs)."""
+    total = max(steps, 3)
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=max_lr, total_steps=total,
+                                               pct_start=max(0.1, 2 / total))
 
 
 def augment(image: Image.Image, size: tuple[int, int], rng: np.random.Generator,

@@ -1,14 +1,21 @@
-"""Word2Vec trained on the catalogue's own titles (the seed's choice), IDF-weighted title means."""
+"""Word2Vec trained on the catalogue's own titles (the seed's choice), IDF-weighted title means.
+
+gensim is imported where it is used: it takes about a second to import, which
+every command and app start would otherwise pay for a channel most builds skip.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gensim.models import KeyedVectors, Word2Vec
 
 from matcher.text.channel import TextChannel, l2_normalise, register
 from matcher.text.preprocess import TitleCleaner
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 
 @register
@@ -42,6 +49,8 @@ class Word2VecChannel(TextChannel):
 
     def fit(self, titles, groups=None):
         """Train on the titles' words; titles without words leave a model that knows none (zero vectors)."""
+        from gensim.models import Word2Vec
+
         sentences = [words for words in (self.cleaner.tokens(t) for t in titles) if words]
         model = Word2Vec(vector_size=self.vector_size, window=self.window, min_count=self.min_count, sg=self.sg,
                          seed=self.seed, workers=self.workers)
@@ -81,6 +90,8 @@ class Word2VecChannel(TextChannel):
         np.save(folder / "centre.npy", self.centre_)
 
     def _load_state(self, folder: Path) -> None:
+        from gensim.models import KeyedVectors
+
         self.vectors_ = KeyedVectors.load(str(folder / "word2vec.kv"))
         self.idf_ = json.loads((folder / "idf.json").read_text())
         self.centre_ = np.load(folder / "centre.npy")
