@@ -180,6 +180,32 @@ def test_a_moderator_searches_inspects_tunes_reviews_reloads_and_exports(server,
 
 
 
+def test_a_moderator_searches_by_photo_and_a_file_that_is_no_photo_is_refused(server, browser, tmp_path):
+    url, _, root = server
+    listings = pd.read_parquet(root / "demo" / "model" / "listings.parquet")
+    images = root / "demo" / "catalog" / "images"
+    listing = listings[listings["image"].map(lambda name: bool(name) and (images / name).is_file())].iloc[3]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    settle(page, "generated demo catalogue")
+    go(page, "Search", "Search by")
+    page.get_by_text("Photo", exact=True).click()
+    settle(page, "A photo of the product")
+    page.locator("input[type=file]").set_input_files(str(images / listing["image"]))
+    settle(page, "listings")
+    no_traceback(page)
+    captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
+    own = [c for c in captions if c.startswith(listing["posting_id"] + " · photo ")]
+    assert own and float(own[0].rsplit(" ", 1)[1]) >= 0.99, captions[:10]
+    assert len([c for c in captions if " · photo " in c]) > 1, "the photo's neighbours are listed too"
+
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("these are notes, not a photo")
+    page.locator("input[type=file]").set_input_files(str(fake))
+    settle(page, "That file cannot be used as a photo")
+    no_traceback(page)
+
+
 def test_a_catalogue_is_imported_and_built_from_the_browser(server, browser, tmp_path):
     from matcher.demo import write_demo_catalog
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matcher.pairs import pair_features, title_features
+from matcher.pairs import pair_features, reverse_rows, title_features
 from matcher.scorer import PairScorer, both_ways
 from matcher.text.preprocess import quantities
 
@@ -93,3 +93,15 @@ def test_too_few_labelled_pairs_for_a_fold_is_a_clear_error():
     only_matches = table[same].reset_index(drop=True)
     with pytest.raises(ValueError, match="too few labelled pairs to train the pair scorer"):
         PairScorer(max_iter=5).fit_out_of_fold(only_matches, titles, labels)
+
+
+def test_reverse_rows_finds_each_pairs_other_direction():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        n = int(rng.integers(1, 25))
+        query, candidate = rng.integers(0, n, (2, int(rng.integers(0, 120)))).astype(np.int32)
+        first = {}
+        for row, pair in enumerate(zip(query.tolist(), candidate.tolist())):
+            first.setdefault(pair, row)
+        expected = [first.get((c, q), -1) for q, c in zip(query.tolist(), candidate.tolist())]
+        assert reverse_rows(query, candidate, n).tolist() == expected
