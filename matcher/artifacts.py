@@ -33,6 +33,7 @@ def write_artifacts(out_dir, write_files) -> dict:
     """Call `write_files(folder) -> manifest dict` on a temporary folder, then publish it as `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover(out_dir)
     staging = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -53,14 +54,45 @@ def _replace(staging: Path, out_dir: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def recover(out_dir) -> None:
+    """Undo what a build killed mid-way left: its staging folder, and the old build set aside
+    but not yet replaced (killed between the two renames of `_replace`), which is put back."""
+    out_dir = Path(out_dir)
+    for leftover in sorted(out_dir.parent.glob(f".{out_dir.name}.*-*")):
+        kind, _, pid = leftover.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind.endswith(".retired") and not out_dir.exists() and (leftover / MANIFEST).is_file():
+            leftover.rename(out_dir)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process that named a folder still runs (this one too: the app builds in its own process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def read_manifest(folder, verify: bool = True) -> dict:
-    """The manifest of a finished build; refuses other format versions and changed files."""
+    """The manifest of a finished build; refuses other format versions, changed files and a damaged manifest."""
     folder = Path(folder)
+    recover(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise ArtifactError(f"{folder} holds no finished build ({MANIFEST} missing): "
                             f"run `python -m matcher build --catalog CSV --out {folder}` first")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ArtifactError(f"{path} is damaged ({err}): rebuild {folder}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ArtifactError(f"{path} is not a matcher manifest: rebuild {folder}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{folder} was built by another version of matcher (format "
                             f"{manifest.get('format_version')}, this one reads {FORMAT_VERSION}): rebuild it")

@@ -7,8 +7,11 @@ MATCHER_SCREENSHOTS=docs/screenshots), else to the test's temporary folder.
 """
 import csv
 import os
+import re
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,12 +35,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, demo_build):
-    """The app on a copy of the 150-listing demo build, with its own review database; yields (url, database, root)."""
-    work = tmp_path_factory.mktemp("browser")
-    root = work / "artifacts"
-    shutil.copytree(demo_build, root)
+def start_app(root: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on the artifacts folder `root`, with its review database in `work`; (process, url)."""
     port = free_port()
     env = {**os.environ, "MATCHER_ARTIFACTS": str(root), "MATCHER_DB": f"sqlite:///{work / 'reviews.sqlite'}",
            "MATCHER_CACHE": str(work / "cache")}
@@ -49,12 +48,20 @@ def server(tmp_path_factory, demo_build):
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
+            return process, url
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
+    process.kill()
+    pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, demo_build):
+    """The app on a copy of the 150-listing demo build, with its own review database; yields (url, database, root)."""
+    work = tmp_path_factory.mktemp("browser")
+    root = work / "artifacts"
+    shutil.copytree(demo_build, root)
+    process, url = start_app(root, work)
     yield url, work / "reviews.sqlite", root
     process.terminate()
     process.wait(timeout=20)
@@ -229,3 +236,58 @@ def test_a_catalogue_is_imported_and_built_from_the_browser(server, browser, tmp
     page.get_by_role("button", name="Import and build").click()
     settle(page, "is not allowed")
     assert not (root.parent / "evil").exists()
+
+
+def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, browser, tmp_path):
+    """A burst of Y presses, the server killed with SIGKILL mid-burst: every decision the page said it saved is in
+    the database, which is intact, and the restarted app shows them."""
+    root = tmp_path / "artifacts"
+    shutil.copytree(demo_build, root)
+    process, url = start_app(root, tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    acknowledged = set()
+
+    def read_toasts():
+        for text in page.get_by_test_id("stToast").all_inner_texts():
+            if found := re.search(r"Saved confirmed: (\S+) – (\S+)", text):
+                acknowledged.add(frozenset(found.groups()))
+
+    try:
+        page.goto(url)
+        settle(page, "generated demo catalogue")
+        page.get_by_label("Your name (recorded with each decision)").fill("kim")
+        page.keyboard.press("Enter")
+        settle(page)
+        go(page, "Review", "Same product?")
+        for _ in range(4):
+            page.keyboard.press("y")
+            settle(page)
+            read_toasts()
+        for _ in range(8):  # a burst that does not wait for the reruns
+            page.keyboard.press("y")
+            page.wait_for_timeout(120)
+            read_toasts()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=20)
+    database = tmp_path / "reviews.sqlite"
+    store = ReviewStore(f"sqlite:///{database}")
+    log = store.log("demo")
+    recorded = {frozenset(pair) for pair in zip(log["posting_id_a"], log["posting_id_b"])}
+    assert len(acknowledged) >= 4 and acknowledged <= recorded, (acknowledged, recorded)
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+    process, url = start_app(root, tmp_path)
+    try:
+        page.goto(url)
+        settle(page, "generated demo catalogue")
+        page.get_by_label("Your name (recorded with each decision)").fill("kim")
+        page.keyboard.press("Enter")
+        settle(page)
+        go(page, "Review", "you decided")
+        decided = page.get_by_test_id("stMetric").filter(has_text="you decided").get_by_test_id("stMetricValue")
+        assert decided.inner_text() == str(store.progress("demo", "kim")["decided"])
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

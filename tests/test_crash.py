@@ -1,0 +1,91 @@
+"""Faults injected into real processes: a build killed with SIGKILL at any moment, and damaged artifacts.
+
+A killed build must leave the previous build loadable and checked, and the next
+build must finish and clean up after the killed one.
+"""
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from matcher.artifacts import MANIFEST, ArtifactError, read_manifest, recover
+from matcher.explore import Explorer
+from matcher.predict import Model
+
+ROOT = Path(__file__).resolve().parent.parent
+KILL_AFTER_S = (0.5, 2.0, 4.0, 7.0, 11.0, 14.0)  # imports, loading, encoding, indexing, tuning, writing
+
+
+def build_command(demo_build: Path, out: Path) -> list[str]:
+    catalog = demo_build / "demo" / "catalog"
+    return [sys.executable, "-m", "matcher", "build", "--catalog", str(catalog / "catalog.csv"),
+            "--images", str(catalog / "images"), "--out", str(out), "--threads", "1"]
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_build_killed_at_any_moment_leaves_the_previous_build_usable(demo_build, tmp_path):
+    out = tmp_path / "model"
+    shutil.copytree(demo_build / "demo" / "model", out)
+    before = read_manifest(out)["files"]
+    kills = []
+    for delay in KILL_AFTER_S:
+        process = subprocess.Popen(build_command(demo_build, out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills.append(delay)
+        process.wait()
+        manifest = read_manifest(out)  # every file present and matching its checksum
+        Model.load(out)
+        assert len(Explorer(out)) == 150
+        if delay in kills:
+            assert manifest["files"] == before, "the killed build published nothing"
+    assert kills, "the build was never killed while running"
+    done = subprocess.run(build_command(demo_build, out), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    read_manifest(out)
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "model"], "the killed builds' leftovers are gone"
+
+
+def test_the_old_build_set_aside_by_a_killed_build_is_put_back(demo_build, tmp_path):
+    """Killed between its two renames, a build leaves no `model` folder, only the old one set aside."""
+    out = tmp_path / "model"
+    shutil.copytree(demo_build / "demo" / "model", tmp_path / f".model.retired-{dead_pid()}")
+    (tmp_path / f".model.building-{dead_pid()}").mkdir()
+    assert read_manifest(out)["files"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_running_builds_folder_is_left_alone(tmp_path):
+    staging = tmp_path / f".model.building-{subprocess.os.getpid()}"
+    staging.mkdir()
+    recover(tmp_path / "model")
+    assert staging.is_dir()
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda folder: (folder / "neighbours.parquet").write_bytes(b"changed"), "checksum mismatch"),
+    (lambda folder: (folder / "listings.parquet").unlink(), "missing or changed"),
+    (lambda folder: (folder / MANIFEST).write_text("{ not json"), "is damaged"),
+    (lambda folder: (folder / MANIFEST).write_text("[]"), "not a matcher manifest"),
+    (lambda folder: (folder / MANIFEST).write_text(json.dumps(
+        {**json.loads((folder / MANIFEST).read_text()), "format_version": 99})), "another version of matcher"),
+    (lambda folder: (folder / MANIFEST).unlink(), "no finished build"),
+])
+def test_damaged_or_foreign_artifacts_are_refused_with_a_clear_message(demo_build, tmp_path, damage, words):
+    out = tmp_path / "model"
+    shutil.copytree(demo_build / "demo" / "model", out)
+    damage(out)
+    with pytest.raises(ArtifactError, match=words):
+        Model.load(out)
