@@ -36,6 +36,8 @@ _PHASH = r"[0-9a-f]{16}"
 _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")
 _NEEDS_RESOLVE = re.compile(r"[\\/]|^\.\.?$")
 _ROWS_SHOWN = 10
+MAX_TITLE = 2_000  # characters; the longest title in the Shopee dev catalogue has 252
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # C0 control characters and DEL (line breaks and tabs among them)
 
 
 class CatalogError(ValueError):
@@ -197,6 +199,10 @@ def _decode(raw: bytes, source: str) -> tuple[list[str], set[int], list[Problem]
     """
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode_utf16(raw, source)
+    if b"\x00" in raw[:4096]:
+        kind = next((name for magic, name in _BINARY_KINDS if raw.startswith(magic)), "a binary file")
+        raise CatalogError(f"{source} is not a CSV text file: it looks like {kind}. Export the catalogue "
+                           "from your spreadsheet as CSV (UTF-8) and upload that.")
     lines, bad = [], set()
     for k, line in enumerate(raw.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)):
         try:
@@ -205,6 +211,10 @@ def _decode(raw: bytes, source: str) -> tuple[list[str], set[int], list[Problem]
             lines.append(_decode_legacy(line))
             bad.add(k)
     return lines, bad, []
+
+
+_BINARY_KINDS = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a zip file "
+                 "(an .xlsx workbook is one)"), (b"\xd0\xcf\x11\xe0", "an .xls workbook"), (b"%PDF", "a PDF"))
 
 
 def _decode_utf16(raw: bytes, source: str) -> tuple[list[str], set[int], list[Problem]]:
@@ -364,6 +374,10 @@ def _check_ids(ids: pd.Series, rows: np.ndarray, source: str) -> None:
     if len(empty):
         problems.append(_about_rows("error", "empty_id", empty, "listing", source, ("has", "have"),
                                     "no posting_id; give every listing an id."))
+    control = rows[ids.str.contains(_CONTROL).to_numpy(dtype=bool)]
+    if len(control):
+        problems.append(_about_rows("error", "control_id", control, "posting_id", source, ("has", "have"),
+                                    "control characters (invisible bytes such as NUL); retype those ids."))
     repeated = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
     if repeated.any():
         groups = pd.Series(rows[repeated]).groupby(ids[repeated].to_numpy(), sort=False)
@@ -377,7 +391,7 @@ def _check_ids(ids: pd.Series, rows: np.ndarray, source: str) -> None:
 
 def _clean_titles(titles: pd.Series, rows: np.ndarray, source: str) -> tuple[list[str], list[Problem]]:
     """Decode "\\xNN" escapes, put line breaks on one line, strip; empty titles stay as ''."""
-    cleaned, decoded, undecodable, empty = [], [], [], []
+    cleaned, decoded, undecodable, empty, long = [], [], [], [], []
     for title, row in zip(titles.tolist(), rows.tolist()):
         if "\\x" in title:
             title, ok = decode_byte_escapes(original := title)
@@ -385,11 +399,18 @@ def _clean_titles(titles: pd.Series, rows: np.ndarray, source: str) -> tuple[lis
                 decoded.append(row)
             if not ok:
                 undecodable.append(row)
-        title = re.sub(r"[\r\n]+", " ", title).strip()
+        title = _CONTROL.sub(" ", title).strip()  # line breaks, tabs, NUL and the like
+        if len(title) > MAX_TITLE:
+            title = title[:MAX_TITLE].rstrip()
+            long.append(row)
         if not title:
             empty.append(row)
         cleaned.append(title)
     problems = []
+    if long:
+        problems.append(_about_rows("warning", "long_title", long, "title", source, ("is", "are"),
+                                    f"longer than {MAX_TITLE:,} characters, so cut there; a title that long is "
+                                    "usually a description pasted into the wrong column."))
     if decoded:
         problems.append(_about_rows("info", "byte_escape", decoded, "title", source, ("had", "had"),
                                     "\\xNN byte escapes decoded as UTF-8."))

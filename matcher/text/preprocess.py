@@ -136,7 +136,10 @@ class TitleCleaner:
             if any(ch.isdigit() for ch in word):
                 return word
             for fn in stemmers:
-                word = fn(word) or word
+                stemmed = fn(word)
+                # Sastrawi turns symbols inside a word into spaces ("aºa" -> "a a"): keep such words whole.
+                if stemmed and not any(ch.isspace() for ch in stemmed):
+                    word = stemmed
             return word
 
         return stem
