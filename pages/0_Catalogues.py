@@ -8,7 +8,7 @@ from matcher.catalog import CatalogError
 from matcher.imports import ImportRefused, build_catalogue, import_catalogue
 from matcher.workspace import list_catalogues
 
-
+JUST_BUILT = "matcher_just_built"  # the catalogue an import just built, opened on the rerun that follows
 
 
 def build_with_progress(name: str, root) -> None:
@@ -26,6 +26,9 @@ with ui.friendly_errors():
     catalogues = list_catalogues(root)
     ready = [c for c in catalogues if c.status == "ready"]
     current = str(ui.current_folder())
+    if built := st.session_state.pop(JUST_BUILT, None):  # open the catalogue just imported
+        current = str(next((c.model for c in ready if c.name == built["name"]), current))
+        st.session_state.pop("home_catalogue", None)
     names = [c.name for c in ready]
     index = next((i for i, c in enumerate(ready) if str(c.model) == current), 0)
     picked = st.selectbox("Catalogue", names, index=index, key="home_catalogue")
@@ -83,4 +86,8 @@ with ui.friendly_errors():
             else:
                 st.text(imported.summary())
                 build_with_progress(imported.name, root)
-                st.success(f"{imported.name} is built: pick it above.")
+                st.session_state[JUST_BUILT] = {"name": imported.name, "summary": imported.summary()}
+                st.rerun()
+    if built:
+        st.success(f"{built['name']} is built and open: search it, tune it or review it from the sidebar.")
+        st.text(built["summary"])

@@ -226,7 +226,8 @@ def test_a_catalogue_is_imported_and_built_from_the_browser(server, browser, tmp
     page.locator("input[type=file]").nth(0).set_input_files(str(data / "catalog.csv"))
     page.locator("input[type=file]").nth(1).set_input_files(photos)
     page.get_by_role("button", name="Import and build").click()
-    settle(page, "shop-a is built", timeout=300)
+    settle(page, "shop-a is built and open", timeout=300)
+    assert "shop-a" in page.locator(".st-key-home_catalogue").inner_text(), "the new catalogue is the one open"
     no_traceback(page)
     assert "40 listings loaded" in page.inner_text("body")
     assert (root / "shop-a" / "model" / "manifest.json").is_file()
@@ -291,3 +292,49 @@ def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, b
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+HOSTILE_TITLE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> kopi 200 ml'
+HOSTILE_ID = 'x"><img src=y onerror="window.__pwned = 3">'
+HOSTILE_PHOTO = '"><img src=z onerror=alert(4)>.jpg'
+
+
+def test_html_in_titles_ids_and_file_names_is_shown_as_text_never_run(server, browser, tmp_path):
+    from matcher.demo import write_demo_catalog
+
+    url, _, root = server
+    csv_path = write_demo_catalog(tmp_path / "shop", listings=40, seed=5)
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    images = csv_path.parent / "images"
+    (images / frame.at[1, "image"]).rename(images / HOSTILE_PHOTO)
+    frame.loc[0, ["title", "posting_id"]] = [HOSTILE_TITLE, HOSTILE_ID]
+    frame.at[1, "image"] = HOSTILE_PHOTO
+    frame.to_csv(csv_path, index=False)
+    photos = shutil.make_archive(str(tmp_path / "photos"), "zip", images)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url)
+    settle(page, "Import a catalogue")
+    page.get_by_label("Name (letters, digits, - and _)").fill("hostile")
+    page.locator("input[type=file]").nth(0).set_input_files(str(csv_path))
+    page.locator("input[type=file]").nth(1).set_input_files(photos)
+    page.get_by_role("button", name="Import and build").click()
+    settle(page, "hostile is built and open", timeout=300)
+
+    go(page, "Search", "Search by")
+    page.get_by_label("Words in the title").fill("kopi")
+    page.keyboard.press("Enter")
+    settle(page, "<script>window.__pwned = 1</script>")
+    page.get_by_text("Posting id", exact=True).click()
+    settle(page, "Posting id (or its beginning)")
+    page.get_by_label("Posting id (or its beginning)").fill('x">')
+    page.keyboard.press("Enter")
+    settle(page, HOSTILE_ID)
+    page.get_by_role("button", name="Inspect").first.click()
+    settle(page, "candidates")
+    no_traceback(page)
+    body = page.inner_text("body")
+    assert HOSTILE_TITLE.split(" kopi")[0] in body and HOSTILE_ID in body
+    assert page.evaluate("window.__pwned") is None and not dialogs, "markup from the catalogue ran"
+    assert page.locator("img[src=x], img[src=y], img[src=z]").count() == 0
