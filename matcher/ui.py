@@ -24,6 +24,7 @@ from matcher.thumbnails import Thumbnails
 from matcher.workspace import cache_root, ensure_demo
 
 CATALOGUE, REVIEWER, RULES, INSPECT = "matcher_catalogue", "matcher_reviewer", "matcher_rules", "matcher_inspect"
+LAST_DECISION = "matcher_last_decision"  # what the last click recorded, told once by toast_last_decision
 
 
 @st.cache_resource(show_spinner=False)
@@ -154,16 +155,32 @@ def decided_pairs(store: ReviewStore, name: str, folder: Path) -> dict[tuple[str
 
 
 def decide(store: ReviewStore, name: str, folder: Path, decisions, resolve: bool = False) -> None:
-    """Record (a, b, decision) triples, each its own transaction, with the listings' fingerprints as the
-    reviewer saw them (or settle conflicts, with `resolve`); then redraw so every view shows them."""
-    prints = fingerprints(str(folder))
-    write = store.resolve if resolve else store.record
-    for a, b, decision in decisions:
-        write(name, a, b, decision, reviewer(), fingerprints=(prints.get(str(a)), prints.get(str(b))))
-    a, b, decision = decisions[0]
-    told = f"{'resolved ' if resolve else ''}{decision}: {a} – {b}"
-    st.session_state["matcher_last_decision"] = told if len(decisions) == 1 else f"{len(decisions)} pair decisions"
+    """Record the decisions (see `record`), then redraw so every view shows them."""
+    record(store, name, folder, decisions, resolve)
     st.rerun()
+
+
+def record(store: ReviewStore, name: str, folder: Path, decisions, resolve: bool = False) -> None:
+    """Record (a, b, decision) triples, each its own transaction, with the listings' fingerprints as the
+    reviewer saw them (or settle conflicts, with `resolve`), and say so on the next draw.
+
+    As a button's on_click it runs before the page is drawn again: one script run per
+    decision instead of two, which is what moderators clicking at once queue behind.
+    """
+    with friendly_errors():
+        prints = fingerprints(str(folder))
+        write = store.resolve if resolve else store.record
+        for a, b, decision in decisions:
+            write(name, a, b, decision, reviewer(), fingerprints=(prints.get(str(a)), prints.get(str(b))))
+        a, b, decision = decisions[0]
+        told = f"{'resolved ' if resolve else ''}{decision}: {a} – {b}"
+        st.session_state[LAST_DECISION] = told if len(decisions) == 1 else f"{len(decisions)} pair decisions"
+
+
+def toast_last_decision() -> None:
+    """Tell the moderator the decision the last click recorded (set by `record`), once."""
+    if last := st.session_state.pop(LAST_DECISION, None):
+        st.toast(f"Saved {last}")
 
 
 def uploaded_file(upload) -> Path:

@@ -7,6 +7,7 @@ from matcher.matching import FUSED
 with ui.friendly_errors():
     ex, name, folder = ui.open_catalogue()
     st.title("Inspect")
+    ui.toast_last_decision()
     typed = st.text_input("Posting id", value=st.session_state.get(ui.INSPECT, ""), max_chars=200)
     position = ex.position(typed.strip()) if typed.strip() else None
     if typed.strip() and position is None:
@@ -52,9 +53,9 @@ with ui.friendly_errors():
                 actions.markdown(f"**{'match' if row['match'] else 'no match'}**" + (f" · {state}" if state else ""))
                 if actions.button("Open", key=f"open_{row['posting_id']}"):
                     ui.inspect(row["posting_id"])
-                if actions.button("Confirm", key=f"confirm_{row['posting_id']}", disabled=not ui.reviewer()):
-                    ui.decide(store, name, folder, [(listing["posting_id"], row["posting_id"], "confirmed")])
-                if actions.button("Reject", key=f"reject_{row['posting_id']}", disabled=not ui.reviewer()):
-                    ui.decide(store, name, folder, [(listing["posting_id"], row["posting_id"], "rejected")])
+                for label, decision in (("Confirm", "confirmed"), ("Reject", "rejected")):
+                    actions.button(label, key=f"{label.lower()}_{row['posting_id']}", disabled=not ui.reviewer(),
+                                   on_click=ui.record,
+                                   args=(store, name, folder, [(listing["posting_id"], row["posting_id"], decision)]))
         if not ui.reviewer():
             st.caption("Type your name in the sidebar to confirm or reject matches.")

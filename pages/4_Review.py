@@ -10,6 +10,13 @@ from matcher.matching import FUSED
 
 
 
+def undo(store, name: str, who: str) -> None:
+    with ui.friendly_errors():
+        undone = store.undo(name, who)
+        st.session_state[ui.LAST_DECISION] = (f"undo of {undone['decision']} on {undone['posting_id_a']} – "
+                                                     f"{undone['posting_id_b']}") if undone else "nothing to undo"
+
+
 def pair_view(ex, thumbs, position, other):
     listing = ex.listings.iloc[position]
     with st.container(border=True):
@@ -38,8 +45,7 @@ with ui.friendly_errors():
     top[2].metric("conflicts", f"{everyone['conflict']:,}")
     top[3].metric("skipped (all)", f"{everyone['skipped']:,}")
     st.caption(f"Rule: {label}. Keys: Y same product, N different, S skip, U undo.")
-    if last := st.session_state.pop("matcher_last_decision", None):
-        st.toast(f"Saved {last}")
+    ui.toast_last_decision()
     if queue.empty:
         st.success("Nothing left to review under this rule. Move a threshold or review by group for more.")
     else:
@@ -61,17 +67,11 @@ with ui.friendly_errors():
             st.caption(row["reason"])
         buttons = st.columns(4)
         a, b = pair["posting_id_a"], pair["posting_id_b"]
-        if buttons[0].button("Same product (Y)", type="primary", shortcut="Y", width="stretch"):
-            ui.decide(store, name, folder, [(a, b, "confirmed")])
-        if buttons[1].button("Different (N)", shortcut="N", width="stretch"):
-            ui.decide(store, name, folder, [(a, b, "rejected")])
-        if buttons[2].button("Skip (S)", shortcut="S", width="stretch"):
-            ui.decide(store, name, folder, [(a, b, "skipped")])
-        if buttons[3].button("Undo (U)", shortcut="U", width="stretch"):
-            undone = store.undo(name, who)
-            st.session_state["matcher_last_decision"] = (f"undo of {undone['decision']} on {undone['posting_id_a']} – "
-                                                         f"{undone['posting_id_b']}") if undone else "nothing to undo"
-            st.rerun()
+        for cell, (label, decision) in zip(buttons, (("Same product (Y)", "confirmed"), ("Different (N)", "rejected"),
+                                                     ("Skip (S)", "skipped"))):
+            cell.button(label, type="primary" if decision == "confirmed" else "secondary", shortcut=label[-2],
+                        width="stretch", on_click=ui.record, args=(store, name, folder, [(a, b, decision)]))
+        buttons[3].button("Undo (U)", shortcut="U", width="stretch", on_click=undo, args=(store, name, who))
         st.caption(f"{len(queue)}{'+' if len(queue) == 50 else ''} pairs waiting in this order.")
 
     conflicts = store.pairs(name, ui.fingerprints(str(folder)))

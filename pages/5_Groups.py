@@ -17,8 +17,7 @@ with ui.friendly_errors():
     ex, name, folder = ui.open_catalogue()
     store = ui.reviews()
     st.title("Groups")
-    if last := st.session_state.pop("matcher_last_decision", None):
-        st.toast(f"Saved {last}")
+    ui.toast_last_decision()
     label, rule = ui.current_rule(ex, folder)
     decisions = store.for_grouping(name, ui.fingerprints(str(folder)))
     applied = ex.apply(rule)

@@ -10,49 +10,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from apprun import CHROMIUM, CHROMIUM_ARGS, start_app
 
 from matcher.review import ReviewStore
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (.ci/run installs it)")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"{CHROMIUM} missing: apt-get install -y chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(root: Path, work: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on the artifacts folder `root`, with its review database in `work`; (process, url)."""
-    port = free_port()
-    env = {**os.environ, "MATCHER_ARTIFACTS": str(root), "MATCHER_DB": f"sqlite:///{work / 'reviews.sqlite'}",
-           "MATCHER_CACHE": str(work / "cache")}
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +38,7 @@ def server(tmp_path_factory, demo_build):
 @pytest.fixture(scope="module")
 def browser():
     with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -240,7 +206,7 @@ def test_a_catalogue_is_imported_and_built_from_the_browser(server, browser, tmp
     assert not (root.parent / "evil").exists()
 
 
-def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, browser, tmp_path):
+def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, browser, tmp_path, record_property):
     """A burst of Y presses, the server killed with SIGKILL mid-burst: every decision the page said it saved is in
     the database, which is intact, and the restarted app shows them."""
     root = tmp_path / "artifacts"
@@ -276,6 +242,9 @@ def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, b
     store = ReviewStore(f"sqlite:///{database}")
     log = store.log("demo")
     recorded = {frozenset(pair) for pair in zip(log["posting_id_a"], log["posting_id_b"])}
+    record_property("acknowledged", len(acknowledged))
+    record_property("recorded", len(recorded))
+    record_property("lost", len(acknowledged - recorded))
     assert len(acknowledged) >= 4 and acknowledged <= recorded, (acknowledged, recorded)
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)

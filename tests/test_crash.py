@@ -33,11 +33,11 @@ def dead_pid() -> int:
     return process.pid
 
 
-def test_a_build_killed_at_any_moment_leaves_the_previous_build_usable(demo_build, tmp_path):
+def test_a_build_killed_at_any_moment_leaves_the_previous_build_usable(demo_build, tmp_path, record_property):
     out = tmp_path / "model"
     shutil.copytree(demo_build / "demo" / "model", out)
-    before = read_manifest(out)["files"]
-    kills = []
+    published = read_manifest(out)["files"]
+    kills, kept = [], 0
     for delay in KILL_AFTER_S:
         process = subprocess.Popen(build_command(demo_build, out), cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
@@ -46,12 +46,16 @@ def test_a_build_killed_at_any_moment_leaves_the_previous_build_usable(demo_buil
             process.send_signal(signal.SIGKILL)
             kills.append(delay)
         process.wait()
-        manifest = read_manifest(out)  # every file present and matching its checksum
+        # Whole and checked: the previous build, or (killed after publishing, or not killed) the new one whole.
+        manifest = read_manifest(out)
         Model.load(out)
         assert len(Explorer(out)) == 150
-        if delay in kills:
-            assert manifest["files"] == before, "the killed build published nothing"
+        kept += manifest["files"] == published and delay in kills
+        published = manifest["files"]
     assert kills, "the build was never killed while running"
+    assert kept, "some kill came before the build published, and the previous build stayed"
+    record_property("builds_killed", len(kills))
+    record_property("previous_build_kept", kept)
     done = subprocess.run(build_command(demo_build, out), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     read_manifest(out)
