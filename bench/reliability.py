@@ -1,6 +1,8 @@
 """docs/RELIABILITY.md from the reliability tests themselves: bad inputs, injected faults, concurrent sessions.
 
-    python bench/reliability.py            # runs the tests below (about 8 minutes on 2 cores), writes the report
+    bash -c 'source .ci/postgres.sh && start_throwaway_postgres && python bench/reliability.py'
+                                           # about 5 minutes on 2 cores; without the PostgreSQL server
+                                           # its review-store variants are skipped
 
 The same tests run in CI with the rest of the suite; this script runs only them,
 reads pytest's JUnit XML (outcomes, and the figures the tests record with
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -30,7 +33,10 @@ SECTIONS = [
                         "a burst of decisions, databases reopened, concurrent writers",
      ["tests/test_crash.py", "tests/test_browser.py::test_decisions_the_page_acknowledged_survive_kill_9_of_the_app",
       "tests/test_review.py"]),
-    ("Concurrent moderators", "eight browser sessions reviewing one catalogue for a minute",
+    ("Concurrent moderators", "eight browser sessions reviewing one catalogue for a minute, each clicking again "
+                              "as soon as its last decision was acknowledged; p50/p95 are click to acknowledgement. "
+                              "The eight headless Chromiums share the 2 cores with the server, which used "
+                              "`server_cpu_share` of the minute's wall time on a CPU",
      ["tests/test_load.py"]),
     ("Hostile content", "markup in titles, ids and file names shown as text in the real browser; spreadsheet "
                         "formulas neutralised in exports; titles escaped before highlighting; uploads and server "
@@ -78,7 +84,9 @@ def belongs(case: dict, target: str) -> bool:
 def report(cases: list[dict], started: str) -> tuple[str, dict]:
     summary = {"started": started, "python": platform.python_version(), "sections": []}
     lines = ["# Reliability", "",
-             f"Produced by `python bench/reliability.py` on {started[:10]} (Python {summary['python']}, 2 cores), "
+             f"Produced by `python bench/reliability.py` on {started[:10]} (Python {summary['python']}, 2 cores, "
+             + ("with a throwaway PostgreSQL server as in CI" if os.environ.get("MATCHER_TEST_POSTGRES_URL")
+                else "without a PostgreSQL server, so the review store's PostgreSQL variants are skipped") + "), "
              "from the tests named below; CI runs the same tests with the whole suite (`python -m pytest`). "
              "Rerun one part with the pytest command in its section.", ""]
     for title, what, targets in SECTIONS:

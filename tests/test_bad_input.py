@@ -12,6 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
+from files import jpeg, make_zip
 from PIL import Image
 
 from matcher.catalog import MAX_TITLE, CatalogError, load_catalog
@@ -21,24 +22,9 @@ from matcher.imports import ImportRefused, safe_extract_zip
 HEADER = "posting_id,image,title,label_group\n"
 
 
-def jpeg_bytes(seed: int = 0, size=(32, 24), mode="RGB") -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).convert(mode).save(out, format="JPEG")
-    return out.getvalue()
-
-
 def png_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (4, 4)).save(out, format="PNG")
-    return out.getvalue()
-
-
-def zipped(entries: dict) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
     return out.getvalue()
 
 
@@ -104,8 +90,8 @@ def _image_folder(tmp_path):
     images, outside = tmp_path / "images", tmp_path / "secret"
     images.mkdir()
     outside.mkdir()
-    (images / "ok.jpg").write_bytes(jpeg_bytes())
-    (outside / "x.jpg").write_bytes(jpeg_bytes(1))
+    (images / "ok.jpg").write_bytes(jpeg())
+    (outside / "x.jpg").write_bytes(jpeg(1))
     os.symlink(outside / "x.jpg", images / "link.jpg")
     return images
 
@@ -156,12 +142,12 @@ def _sixteen_bit(path):
 
 IMAGE_CASES = [
     ("zero-byte photo", lambda p: _write(p / "a.jpg", b""), "empty"),
-    ("truncated JPEG", lambda p: _write(p / "a.jpg", jpeg_bytes(size=(200, 200))[:400]), "truncated"),
+    ("truncated JPEG", lambda p: _write(p / "a.jpg", jpeg(size=(200, 200))[:400]), "truncated"),
     ("corrupt photo", lambda p: _write(p / "a.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4), "a.jpg"),
     ("not an image", lambda p: _write(p / "a.jpg", b"<html>not a photo</html>"), "not an image"),
     ("decompression bomb", lambda p: _bomb(p / "a.png"), "pixels"),
     ("a folder named like a photo", lambda p: (p / "a.jpg").mkdir() or p / "a.jpg", "folder"),
-    ("CMYK JPEG", lambda p: _write(p / "a.jpg", jpeg_bytes(mode="CMYK")), None),
+    ("CMYK JPEG", lambda p: _write(p / "a.jpg", jpeg(mode="CMYK")), None),
     ("16-bit greyscale PNG", lambda p: _sixteen_bit(p / "a.png"), None),
     ("animated GIF", lambda p: _animated(p / "a.gif"), None),
 ]
@@ -184,19 +170,19 @@ def _link_entry() -> zipfile.ZipInfo:
 
 
 ZIP_CASES = [
-    ("zip entry with ../", {"ok.jpg": jpeg_bytes(), "../evil.jpg": jpeg_bytes(1)}, {}, "outside the photo folder"),
-    ("zip entry with an absolute path", {"/etc/cron.d/x.jpg": jpeg_bytes()}, {}, "outside the photo folder"),
-    ("zip entry that is a symlink", {"photos/b.jpg": jpeg_bytes(), _link_entry(): b"/etc/passwd"}, {},
+    ("zip entry with ../", {"ok.jpg": jpeg(), "../evil.jpg": jpeg(1)}, {}, "outside the photo folder"),
+    ("zip entry with an absolute path", {"/etc/cron.d/x.jpg": jpeg()}, {}, "outside the photo folder"),
+    ("zip entry that is a symlink", {"photos/b.jpg": jpeg(), _link_entry(): b"/etc/passwd"}, {},
      "symbolic link"),
-    ("zip with too many files", {f"{i}.jpg": jpeg_bytes(i) for i in range(5)}, {"max_files": 4}, "more than the 4"),
-    ("zip bomb", {"a.jpg": jpeg_bytes(), "b.jpg": bytes(4 << 20)}, {}, "zip bombs"),
+    ("zip with too many files", {f"{i}.jpg": jpeg(i) for i in range(5)}, {"max_files": 4}, "more than the 4"),
+    ("zip bomb", {"a.jpg": jpeg(), "b.jpg": bytes(4 << 20)}, {}, "zip bombs"),
     ("not a zip", b"these are not photos", {}, "not a zip"),
 ]
 
 
 @pytest.mark.parametrize("case, entries, limits, words", ZIP_CASES, ids=[c[0] for c in ZIP_CASES])
 def test_bad_photo_zip_is_refused_and_writes_nothing(tmp_path, case, entries, limits, words):
-    data = entries if isinstance(entries, bytes) else zipped(entries)
+    data = entries if isinstance(entries, bytes) else make_zip(entries)
     with pytest.raises(ImportRefused) as error:
         safe_extract_zip(data, tmp_path / "out", **limits)
     assert words in str(error.value), str(error.value)

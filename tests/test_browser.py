@@ -69,6 +69,12 @@ def no_traceback(page) -> None:
     assert "Traceback" not in text and "Something went wrong" not in text, text[:2000]
 
 
+def sign_in(page, name: str) -> None:
+    page.get_by_label("Your name (recorded with each decision)").fill(name)
+    page.keyboard.press("Enter")
+    settle(page)
+
+
 def go(page, title: str, expect: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
     settle(page, expect)
@@ -83,9 +89,7 @@ def test_a_moderator_searches_inspects_tunes_reviews_reloads_and_exports(server,
     settle(page, "generated demo catalogue")
     no_traceback(page)
     shot(page, "catalogues", tmp_path)
-    page.get_by_label("Your name (recorded with each decision)").fill("ana")
-    page.keyboard.press("Enter")
-    settle(page)
+    sign_in(page, "ana")
 
     go(page, "Search", "Search by")
     word = listings["title"][listings["title"].str.len() > 0].iloc[0].split()[0]
@@ -223,9 +227,7 @@ def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, b
     try:
         page.goto(url)
         settle(page, "generated demo catalogue")
-        page.get_by_label("Your name (recorded with each decision)").fill("kim")
-        page.keyboard.press("Enter")
-        settle(page)
+        sign_in(page, "kim")
         go(page, "Review", "Same product?")
         for _ in range(4):
             page.keyboard.press("y")
@@ -253,9 +255,7 @@ def test_decisions_the_page_acknowledged_survive_kill_9_of_the_app(demo_build, b
     try:
         page.goto(url)
         settle(page, "generated demo catalogue")
-        page.get_by_label("Your name (recorded with each decision)").fill("kim")
-        page.keyboard.press("Enter")
-        settle(page)
+        sign_in(page, "kim")
         go(page, "Review", "you decided")
         decided = page.get_by_test_id("stMetric").filter(has_text="you decided").get_by_test_id("stMetricValue")
         assert decided.inner_text() == str(store.progress("demo", "kim")["decided"])

@@ -5,10 +5,9 @@ import os
 import stat
 import zipfile
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from files import jpeg, make_zip
 
 from matcher.build import BuildConfig
 from matcher.demo import write_demo_catalog
@@ -16,22 +15,6 @@ from matcher.imports import (ImportRefused, build_catalogue, check_name, import_
                              server_image_folder)
 from matcher.settings import Settings
 from matcher.workspace import ensure_demo, list_catalogues
-
-
-def jpeg(seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (16, 16, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="JPEG")
-    return out.getvalue()
-
-
-def make_zip(entries: dict) -> bytes:
-    """A zip in memory from {name or ZipInfo: bytes}."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def catalogue_csv(images) -> bytes:
