@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,7 +68,14 @@ def placeholder(size: int = SIZE) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file of this call's own, then rename: the app's sessions are threads of one
+    process, and two of them often make the same thumbnail at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,4 +1,6 @@
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
@@ -26,3 +28,23 @@ def test_missing_outside_and_broken_photos_get_the_placeholder(tmp_path):
     for name in ("missing.jpg", "../secret.jpg", "broken.jpg", "", "/etc/passwd"):
         assert thumbs.thumbnail(name) == placeholder()
     assert Thumbnails(None, tmp_path / "cache").thumbnail("a.jpg") == placeholder()
+
+
+def test_sessions_making_the_same_thumbnail_at_once_all_get_it(tmp_path):
+    """The app's sessions are threads of one process: the eight-moderator load test found them colliding here."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (1600, 1200), (10, 200, 10)).save(photos / "a.jpg")
+    for attempt in range(5):
+        thumbs = Thumbnails(photos, tmp_path / f"cache{attempt}", size=100)
+        start = threading.Barrier(8)
+
+        def make():
+            start.wait()
+            return thumbs.thumbnail("a.jpg")
+
+        with ThreadPoolExecutor(8) as pool:
+            made = [future.result() for future in [pool.submit(make) for _ in range(8)]]
+        assert len(set(made)) == 1 and made[0] != placeholder(100)
+        assert [p.name for p in (tmp_path / f"cache{attempt}").rglob("*") if p.is_file()] == [
+            p.name for p in (tmp_path / f"cache{attempt}").rglob("*.jpg")], "no temporary file is left behind"

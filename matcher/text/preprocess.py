@@ -70,7 +70,9 @@ def stated_amounts(text: str) -> list[tuple[int, int, tuple[str, float]]]:
         if unit.lower() == "in":  # "2 in 1" is a kind of product far more often than a length
             continue
         measure, size = UNIT_MEASURES[_UNIT_OF[unit.lower()]]
-        found.append((match.start(), match.end(), (measure, round(float(number.replace(",", ".")) * size, 3))))
+        amount = round(float(number.replace(",", ".")) * size, 3)
+        if amount > 0:  # "0V" or "0 ml" states no size to compare
+            found.append((match.start(), match.end(), (measure, amount)))
     return found
 
 
