@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from matcher.atomic import atomic_file
 from matcher.catalog import resolve_inside
 from matcher.images.read import read_image
 
@@ -52,7 +51,8 @@ class Thumbnails:
         image.thumbnail((self.size, self.size), Image.Resampling.BICUBIC)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=85)
-        _write_atomically(cached, buffer.getvalue())
+        with atomic_file(cached) as out:
+            out.write(buffer.getvalue())
         return buffer.getvalue()
 
 
@@ -65,17 +65,3 @@ def placeholder(size: int = SIZE) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file of this call's own, then rename: the app's sessions are threads of one
-    process, and two of them often make the same thumbnail at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from matcher.atomic import atomic_file
 from matcher.images.runtime import torch_threads
 
 CHECKPOINT = "arcface-checkpoint.pt"
@@ -218,6 +219,5 @@ def _run_key(config: ArcFaceConfig, views: np.ndarray, codes: np.ndarray) -> str
 
 def atomic_save(state: dict, path: Path) -> None:
     """Checkpoint through a temporary file, so an interruption mid-write leaves the previous one intact."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as out:
+        torch.save(state, out)

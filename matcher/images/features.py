@@ -12,8 +12,6 @@ computed once however they are named.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from matcher.atomic import atomic_file
 from matcher.images.backbone import create_backbone, feature_dim, make_transform, preprocess_config
 from matcher.images.read import ImageProblem, read_image
 from matcher.images.runtime import resolve_device, torch_threads
@@ -158,16 +157,8 @@ class FeatureExtractor:
 
     def _save_cache(self) -> None:
         """Write to a temporary file and rename, so a crash mid-write never leaves a half cache behind."""
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, prefix=self.cache_path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                np.savez(file, keys=np.array(list(self._cache), dtype=str),
-                         features=np.stack(list(self._cache.values())))
-            os.replace(tmp, self.cache_path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_file(self.cache_path) as file:
+            np.savez(file, keys=np.array(list(self._cache), dtype=str), features=np.stack(list(self._cache.values())))
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
