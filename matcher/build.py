@@ -26,7 +26,8 @@ from matcher.grouping import GroupingConfig, tune_grouping
 from matcher.images.channel import ImageChannel
 from matcher.matching import OFF, UnionRule, tune_rule
 from matcher.metric import group_codes
-from matcher.neighbours import PHASH_CHANNEL, add_channels, build_neighbour_table
+from matcher.neighbours import (PHASH_CHANNEL, add_channels, build_neighbour_table, find_neighbours, whole_table,
+                                write_neighbour_table)
 from matcher.scorer import LEARNED, PairScorer
 from matcher.split import held_out_mask
 from matcher.strategies import STRATEGIES, Fusion, best_strategy, tune_strategies
@@ -151,7 +152,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
     step("tuning_encode")
     encoded = encode_catalog(tuned, tune_part, use_phash, tune_image)
     step("tuning_table")
-    table, _ = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
+    table, found = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
     fuse = [c for c in fused if c in scored]
     common = {"max_matches": config.max_matches, "rounds": config.tune_rounds}
@@ -160,7 +161,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         weights = tune_rule(table, tune_part.labels, scored, fuse=fuse, **common)[0].weights
         fusion = Fusion.from_fused_weights(weights, encoded)
         if fusion.weights:  # the combined and expanded embeddings bring their own candidates and columns
-            table, _ = add_channels(table, fusion.extend(encoded), [COMBINED, EXPANDED], k, config.hnsw)
+            table, _ = add_channels(found, fusion.extend(encoded), [COMBINED, EXPANDED], k, config.hnsw)
     if "learned" in config.strategies:
         step("scorer")
         log(f"Training the pair scorer on {len(table):,} candidate pairs.")
@@ -213,10 +214,14 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     step("final_table")
     if tuning.fusion is not None:
         tuning.fusion.extend(encoded)
-    table, indexes = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
-    if tuning.fusion is not None:
-        tuning.fusion.score(table, catalog.titles)
-    log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
+    found = find_neighbours(encoded, list(encoded.vectors), k, config.hnsw, config.phash_radius,
+                            keep_indexes=[image.name] if image is not None else [])
+    # The pair scorer reads a pair's context across the whole table, so with it the table is held; without,
+    # it is streamed to the artifacts piece by piece as they are written (a million listings fit).
+    table = None
+    if tuning.fusion is not None and tuning.fusion.scorer is not None:
+        table = tuning.fusion.score(whole_table(encoded, found), catalog.titles)
+        log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
     def write(folder: Path) -> dict:
         step("write")
@@ -224,11 +229,16 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
             channel.save(folder / "channels" / name)
         if image is not None:
             image.save(folder / IMAGE_FOLDER)
-        for name, index in indexes.items():
+        for name, index in found.indexes.items():
             (folder / "indexes").mkdir(exist_ok=True)
             index.save(folder / "indexes" / f"{name}.hnsw")
         catalog.frame.to_parquet(folder / "listings.parquet", index=False)
-        table.to_parquet(folder / "neighbours.parquet", index=False)
+        if table is not None:
+            table.to_parquet(folder / "neighbours.parquet", index=False)
+            pairs = len(table)
+        else:
+            pairs = write_neighbour_table(encoded, found, folder / "neighbours.parquet")
+            log(f"Neighbour table: {pairs:,} candidate pairs for {len(catalog):,} listings.")
         (folder / "rule.json").write_text(json.dumps(tuning.rule.to_dict(), indent=2))
         (folder / STRATEGIES_FILE).write_text(json.dumps({
             "chosen": tuning.strategy,
@@ -237,7 +247,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
         }, indent=2))
         if tuning.fusion is not None:
             tuning.fusion.save(folder)
-        return _manifest(catalog, config, k, final, image, encoded, tuning, len(table),
+        return _manifest(catalog, config, k, final, image, encoded, tuning, pairs,
                          time.perf_counter() - started)
 
     manifest = write_artifacts(out_dir, write)

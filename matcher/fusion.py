@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from matcher.index import exact_search
+from matcher.neighbours import nearest
 
 COMBINED = "combined"
 EXPANDED = "expanded"
@@ -59,18 +59,16 @@ def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None
     """Each present row replaced by the similarity-weighted mean of itself and its close neighbours."""
     blending = blending or Blending()
     ids = np.flatnonzero(present)
+    n = rows.shape[0]
     for _ in range(blending.rounds):
         if len(ids) < 2:
             break
-        subset = rows[ids]
-        found, sims = exact_search(subset, subset, min(blending.neighbours + 1, len(ids)))
+        found, sims, _ = nearest(rows, present, min(blending.neighbours, len(ids) - 1))
         keep = (found >= 0) & (sims >= blending.threshold)
-        keep &= found != np.arange(len(ids))[:, None]
-        weights = np.where(keep, np.maximum(sims, 0) ** blending.power, 0).astype(np.float32)
-        local = sp.csr_matrix((weights[keep], (np.nonzero(keep)[0], found[keep])), shape=(len(ids), len(ids)))
-        mixing = local + sp.identity(len(ids), np.float32, format="csr")
-        blended = unit_rows(mixing @ subset)
-        rows = _replace_rows(rows, ids, blended)
+        weights = np.maximum(sims[keep], 0) ** blending.power
+        mixing = sp.csr_matrix((weights.astype(np.float32), (np.nonzero(keep)[0], found[keep])), shape=(n, n))
+        mixing = (mixing + sp.identity(n, np.float32, format="csr"))[ids]
+        rows = _replace_rows(rows, ids, unit_rows(mixing @ rows))
     return rows
 
 

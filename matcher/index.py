@@ -58,10 +58,15 @@ class HnswIndex:
         return self
 
 
-def exact_search(queries, base, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by dot product of unit rows, dense or sparse, in chunks of queries to bound memory."""
+def exact_search(queries, base, k: int, block_bytes: int = 2 ** 28) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by dot product of unit rows, dense or sparse, in chunks of queries to bound memory.
+
+    A chunk's similarity block stays near `block_bytes` (256 MB): 1,024 queries
+    against a small base, a few dozen against a million rows.
+    """
     n_base = base.shape[0]
     kk = min(k, n_base)
+    chunk = int(np.clip(block_bytes // (8 * max(n_base, 1)), 1, 1024))
     ids = np.full((queries.shape[0], k), -1, np.int64)
     sims = np.full((queries.shape[0], k), np.nan, np.float32)
     starts = range(0, queries.shape[0], chunk)

@@ -7,24 +7,41 @@ and empty (NaN) only where a title or photo is missing.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 
 from matcher.index import HnswIndex, drop_self, exact_search
 
 PHASH_CHANNEL = "phash"
+# Below this many listings a dense channel (and pHash) is searched exactly: faster there than building an
+# HNSW index (bench/ann.py, docs/BENCHMARKS.md).
+EXACT_CUTOFF = 50_000
+# Beyond this many titles TF-IDF is searched approximately: its exact sparse products grow with the square
+# of the catalogue (bench/scale.py).
+SPARSE_EXACT_CUTOFF = 50_000
+PROJECTION_DIM = 128  # dense size TF-IDF rows are projected to for that search
 
 
 def sim_column(channel: str) -> str:
     return f"sim_{channel}"
 
 
-def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = None):
+def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = None,
+                hnsw_params: dict | None = None):
     """Each listing's k nearest other listings in one channel, as (ids, sims) of shape (n, k).
 
-    Only listings with evidence in the channel are searched and returned;
-    the others get -1 ids. Dense channels search `index`, sparse ones exactly.
+    Only listings with evidence in the channel are searched and returned; the
+    others get -1 ids. With `index`, dense rows are searched there; without,
+    exactly, except sparse rows beyond SPARSE_EXACT_CUTOFF, whose exact products
+    grow with the square of the catalogue: they are searched approximately
+    (projected_rows) and their similarities then computed exactly.
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
@@ -33,34 +50,51 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     if len(rows) < 2:
         return ids, sims
     subset = vectors[rows]
-    if index is None:
+    if index is not None:
+        found, found_sims = index.search(subset, k + 1)
+    elif sp.issparse(subset) and len(rows) > SPARSE_EXACT_CUTOFF:
+        projected = projected_rows(subset)
+        found, _ = HnswIndex(**(hnsw_params or {})).fit(projected, ids=rows).search(projected, k + 1)
+        found_sims = pair_similarity(vectors, present, np.repeat(rows, k + 1), np.maximum(found, 0).ravel())
+        found_sims = np.where(found >= 0, found_sims.reshape(found.shape), np.nan)
+        order = np.argsort(-np.nan_to_num(found_sims, nan=-np.inf), axis=1, kind="stable")
+        found, found_sims = np.take_along_axis(found, order, axis=1), np.take_along_axis(found_sims, order, axis=1)
+    else:
         found, found_sims = exact_search(subset, subset, k + 1)
         found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
-    else:
-        found, found_sims = index.search(subset, k + 1)
     ids[rows], sims[rows] = drop_self(found, found_sims, k, self_ids=rows)
     return ids, sims
 
 
+def projected_rows(rows, dim: int = PROJECTION_DIM, sample: int = 50_000, seed: int = 0) -> np.ndarray:
+    """Sparse unit rows as dense unit rows of `dim` (truncated SVD fitted on a sample), for an HNSW search.
+
+    Only candidates come from this search: their similarities are computed
+    from the sparse rows, so a projection error can miss a pair, never misscore one.
+    """
+    rng = np.random.default_rng(seed)
+    fit_rows = rows[np.sort(rng.choice(rows.shape[0], min(sample, rows.shape[0]), replace=False))]
+    svd = TruncatedSVD(min(dim, fit_rows.shape[1] - 1), random_state=seed).fit(fit_rows)
+    out = np.vstack([svd.transform(rows[start:start + 100_000]) for start in range(0, rows.shape[0], 100_000)])
+    out = out.astype(np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
 def pair_similarity(vectors, present: np.ndarray, query: np.ndarray, candidate: np.ndarray,
-                    chunk: int = 1024) -> np.ndarray:
+                    batch: int = 65_536) -> np.ndarray:
     """Cosine similarity of each (query, candidate) pair of unit rows; NaN where either lacks evidence.
 
-    Pairs must be sorted by query. Sparse rows are compared through chunked
-    matrix products, far faster than gathering each pair's two rows.
+    Pairs go in batches, so memory stays bounded however many there are; a
+    sparse batch is the row-wise product of the pairs' two rows (8 times faster
+    than a product of query and candidate blocks, most of which no pair needs).
     """
     out = np.full(len(query), np.nan, np.float32)
-    bounds = np.searchsorted(query, np.arange(0, vectors.shape[0] + chunk, chunk))
-    for start, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        if lo == hi:
-            continue
-        q, c = query[lo:hi], candidate[lo:hi]
-        block = vectors[start * chunk:(start + 1) * chunk]
-        if sp.issparse(block):
-            sims = (block @ vectors[np.unique(c)].T).toarray()
-            out[lo:hi] = sims[q - start * chunk, np.searchsorted(np.unique(c), c)]
+    for lo in range(0, len(query), batch):
+        q, c = query[lo:lo + batch], candidate[lo:lo + batch]
+        if sp.issparse(vectors):
+            out[lo:lo + batch] = np.asarray(vectors[q].multiply(vectors[c]).sum(axis=1)).ravel()
         else:
-            out[lo:hi] = np.einsum("ij,ij->i", vectors[q], vectors[c])
+            out[lo:lo + batch] = np.einsum("ij,ij->i", vectors[q], vectors[c])
     out[~(present[query] & present[candidate])] = np.nan
     return out
 
@@ -74,12 +108,27 @@ def phash_bits(hashes) -> tuple[np.ndarray, np.ndarray]:
     return bits, present
 
 
-def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, chunk: int = 1024):
-    """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn."""
+def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, chunk: int = 1024,
+              hnsw_params: dict | None = None):
+    """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn.
+
+    Exact Hamming distances up to EXACT_CUTOFF hashes; beyond, an HNSW search
+    of the hashes as +-1 vectors (whose cosine is 1 - 2 * distance / 64).
+    """
     n = len(bits)
+    rows = np.flatnonzero(present)
+    if len(rows) > EXACT_CUTOFF:
+        signs = ((bits[rows, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) * 2 - 1
+        ids, cosines = channel_knn(signs / 8, np.ones(len(rows), bool), k,
+                                   HnswIndex(**(hnsw_params or {})).fit(signs / 8))
+        close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
+        out_ids = np.full((n, k), -1, np.int64)
+        out_sims = np.full((n, k), np.nan, np.float32)
+        out_ids[rows] = np.where(close, rows[np.maximum(ids, 0)], -1)
+        out_sims[rows] = np.where(close, 1 - (1 - cosines) / 2, np.nan)
+        return out_ids, out_sims
     ids = np.full((n, k), -1, np.int64)
     sims = np.full((n, k), np.nan, np.float32)
-    rows = np.flatnonzero(present)
     base = bits[rows]
     for start in range(0, len(rows), chunk):
         block_rows = rows[start:start + chunk]
@@ -107,21 +156,99 @@ def phash_similarity(bits, present, query, candidate) -> np.ndarray:
     return out
 
 
-def candidate_pairs(knn_ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The symmetric union of every channel's neighbour lists, sorted by (query, candidate)."""
-    n = knn_ids[0].shape[0] if knn_ids else 0
-    parts = []
-    for ids in knn_ids:
-        q = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
-        c = ids.ravel()
-        keep = c >= 0
-        parts.append(np.stack([q[keep], c[keep]]))
-        parts.append(np.stack([c[keep], q[keep]]))
-    if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pairs = np.concatenate(parts, axis=1)
-    keys = np.unique(pairs[0] * n + pairs[1])
+@dataclass
+class Neighbours:
+    """Each channel's k nearest other listings (n x k positions, -1 for none), and the HNSW indexes kept."""
+
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
+    indexes: dict[str, HnswIndex] = field(default_factory=dict)
+
+
+def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int | None = None,
+                    keep_indexes=()) -> Neighbours:
+    """The k nearest of every listing in channels `names` of `encoded` (and in pHash, given a radius).
+
+    A dense channel is searched exactly up to EXACT_CUTOFF listings (faster
+    there than building an index, bench/ann.py) and with HNSW beyond; the
+    indexes of `keep_indexes` (the photo channel's, for the app's photo search)
+    are built in any case and kept.
+    """
+    found = Neighbours()
+    for name in names:
+        found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k, hnsw_params,
+                                            keep_index=name in keep_indexes)
+        if name in keep_indexes and index is not None:
+            found.indexes[name] = index
+    if phash_radius is not None and encoded.phash is not None:
+        found.ids[PHASH_CHANNEL] = phash_knn(encoded.phash, encoded.phash_present, k, phash_radius,
+                                             hnsw_params=hnsw_params)[0].astype(np.int32)
+    return found
+
+
+def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None, keep_index: bool = False):
+    """channel_knn with the search chosen by size, and int32 ids: (ids, sims, the HNSW index if one was built)."""
+    count = int(present.sum())
+    index = None
+    if not sp.issparse(vectors) and count > 1 and (keep_index or count > EXACT_CUTOFF):
+        index = HnswIndex(**(hnsw_params or {})).fit(vectors[present], ids=np.flatnonzero(present))
+    ids, sims = channel_knn(vectors, present, k, index, hnsw_params)
+    return ids.astype(np.int32), sims, index
+
+
+def table_chunks(encoded, found: Neighbours, rows_per_chunk: int = 2 ** 21) -> Iterator[pd.DataFrame]:
+    """The neighbour table in pieces of whole queries, about `rows_per_chunk` rows each, in (query, candidate) order.
+
+    A listing's candidates are the symmetric union of every channel's lists:
+    those it found, and those that found it. Each piece carries every
+    channel's similarity, so the whole table never has to be held at once.
+    """
+    lists = list(found.ids.values())
+    if not lists:
+        return
+    n = lists[0].shape[0]
+    reverse = [_reverse_lists(ids, n) for ids in lists]
+    per_query = sum((ids >= 0).sum(axis=1) for ids in lists) + sum(np.diff(indptr) for indptr, _ in reverse)
+    bounds = np.concatenate([[0], np.cumsum(per_query)])
+    start = 0
+    while start < n:
+        end = max(start + 1, int(np.searchsorted(bounds, bounds[start] + rows_per_chunk, side="right")) - 1)
+        query, candidate = _chunk_pairs(lists, reverse, start, min(end, n), n)
+        if len(query):
+            yield neighbour_table(query, candidate, similarities(encoded, query, candidate))
+        start = end
+
+
+def _reverse_lists(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each listing, the listings whose neighbour list holds it, as CSR (indptr, sources)."""
+    targets = ids.ravel()
+    keep = targets >= 0
+    sources = np.repeat(np.arange(n, dtype=np.int32), ids.shape[1])[keep]
+    targets = targets[keep]
+    order = np.argsort(targets, kind="stable")
+    return np.concatenate([[0], np.cumsum(np.bincount(targets, minlength=n))]), sources[order]
+
+
+def _chunk_pairs(lists, reverse, start: int, end: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (query, candidate) pairs of queries start..end-1, sorted."""
+    queries = np.arange(start, end, dtype=np.int64)
+    query = [np.repeat(queries, ids.shape[1]) for ids in lists]
+    candidate = [ids[start:end].ravel() for ids in lists]
+    for indptr, sources in reverse:
+        query.append(np.repeat(queries, np.diff(indptr[start:end + 1])))
+        candidate.append(sources[indptr[start]:indptr[end]])
+    query, candidate = np.concatenate(query), np.concatenate(candidate).astype(np.int64)
+    keep = candidate >= 0
+    keys = np.unique(query[keep] * n + candidate[keep])
     return keys // n, keys % n
+
+
+def similarities(encoded, query: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
+    """Every channel's similarity for each pair (pHash last)."""
+    sims = {name: pair_similarity(vectors, encoded.present[name], query, candidate)
+            for name, vectors in encoded.vectors.items()}
+    if encoded.phash is not None:
+        sims[PHASH_CHANNEL] = phash_similarity(encoded.phash, encoded.phash_present, query, candidate)
+    return sims
 
 
 def neighbour_table(query: np.ndarray, candidate: np.ndarray, similarities: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -132,46 +259,48 @@ def neighbour_table(query: np.ndarray, candidate: np.ndarray, similarities: dict
     return table
 
 
-def build_neighbour_table(encoded, k: int, hnsw_params: dict, phash_radius: int):
-    """The whole table for one encoded catalogue, and the HNSW index of each dense channel."""
-    empty = neighbour_table(np.zeros(0, np.int64), np.zeros(0, np.int64), {})
-    table, indexes = add_channels(empty, encoded, list(encoded.vectors), k, hnsw_params)
-    if encoded.phash is not None:
-        table = _with_pairs(table, encoded, [phash_knn(encoded.phash, encoded.phash_present, k, phash_radius)[0]])
-    return table, indexes
+def build_neighbour_table(encoded, k: int, hnsw_params: dict, phash_radius: int, keep_indexes=()):
+    """The whole table of one encoded catalogue in memory, and the neighbour lists it was made from."""
+    found = find_neighbours(encoded, list(encoded.vectors), k, hnsw_params, phash_radius, keep_indexes)
+    return whole_table(encoded, found), found
 
 
-def add_channels(table: pd.DataFrame, encoded, names, k: int, hnsw_params: dict):
-    """`table` with channels `names` of `encoded` added, and the HNSW index of each added dense channel.
+def add_channels(found: Neighbours, encoded, names, k: int, hnsw_params: dict):
+    """The table with channels `names` of `encoded` added, and the lists grown by theirs.
 
-    Their top-k candidates join the table with every channel's similarity, and
-    the rows already there get the added channels' similarity: the table's own
-    channels are not searched again.
+    Their top-k candidates join the table with every channel's similarity;
+    the channels already found are not searched again.
     """
-    knn_ids, indexes = [], {}
-    for name in names:
-        vectors, present = encoded.vectors[name], encoded.present[name]
-        index = None
-        if not sp.issparse(vectors) and present.sum() > 1:
-            index = HnswIndex(**hnsw_params).fit(vectors[present], ids=np.flatnonzero(present))
-            indexes[name] = index
-        knn_ids.append(channel_knn(vectors, present, k, index)[0])
-        table[sim_column(name)] = pair_similarity(vectors, present, table["query"].to_numpy(np.int64),
-                                                  table["candidate"].to_numpy(np.int64)).astype(np.float16)
-    return _with_pairs(table, encoded, knn_ids), indexes
+    added = find_neighbours(encoded, names, k, hnsw_params)
+    grown = Neighbours({**found.ids, **added.ids}, {**found.indexes, **added.indexes})
+    return whole_table(encoded, grown), grown
 
 
-def _with_pairs(table: pd.DataFrame, encoded, knn_ids: list[np.ndarray]) -> pd.DataFrame:
-    """`table` plus the candidate pairs of `knn_ids` it lacks, with every channel's similarity, sorted."""
-    if not knn_ids:
-        return table
-    n = knn_ids[0].shape[0]
-    query, candidate = candidate_pairs(knn_ids)
-    new = ~np.isin(query * n + candidate, table["query"].to_numpy(np.int64) * n + table["candidate"].to_numpy())
-    query, candidate = query[new], candidate[new]
-    sims = {name: pair_similarity(vectors, encoded.present[name], query, candidate)
-            for name, vectors in encoded.vectors.items()}
-    if encoded.phash is not None:
-        sims[PHASH_CHANNEL] = phash_similarity(encoded.phash, encoded.phash_present, query, candidate)
-    joined = pd.concat([table, neighbour_table(query, candidate, sims)], ignore_index=True)
-    return joined.sort_values(["query", "candidate"], ignore_index=True)
+def write_neighbour_table(encoded, found: Neighbours, path) -> int:
+    """The table streamed to a Parquet file, a row group per piece; returns its rows.
+
+    Memory stays at the neighbour lists, the vectors and one piece, so a
+    million listings fit where their whole table would not.
+    """
+    writer, rows = None, 0
+    try:
+        for chunk in table_chunks(encoded, found):
+            batch = pa.Table.from_pandas(chunk, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, batch.schema)
+            writer.write_table(batch)
+            rows += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        whole_table(encoded, found).to_parquet(path, index=False)
+    return rows
+
+
+def whole_table(encoded, found: Neighbours) -> pd.DataFrame:
+    """The table in memory: every piece of table_chunks, joined."""
+    chunks = list(table_chunks(encoded, found))
+    if chunks:
+        return pd.concat(chunks, ignore_index=True)
+    empty = np.zeros(0, np.int64)
+    return neighbour_table(empty, empty, similarities(encoded, empty, empty))

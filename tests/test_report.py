@@ -148,4 +148,4 @@ def test_failed_png_export_keeps_the_html(tmp_path, monkeypatch):
     messages = []
     assert save_figures({"f": go.Figure(go.Bar(y=[1]))}, tmp_path, messages.append) is False
     assert (tmp_path / "f.html").is_file() and not (tmp_path / "f.png").exists()
-    assert messages == ["warning: PNG figures skipped, HTML figures written (RuntimeError: no browser here)"]
+    assert messages == ["warning: PNG figures skipped (RuntimeError: no browser here)"]

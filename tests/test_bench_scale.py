@@ -1,0 +1,55 @@
+"""bench/benchmarks.py end to end at a tiny size (the 1M runs stay out of CI), and its helpers."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ann import matchable_recall, recall  # noqa: E402
+from scale import growth  # noqa: E402
+from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
+
+
+def test_growth_is_the_exponent_of_a_power_law():
+    sizes = [1_000, 10_000, 100_000]
+    assert abs(growth(sizes, [2e-3 * n ** 1.1 for n in sizes]) - 1.1) < 1e-9
+    assert abs(growth(sizes, [1e-6 * n ** 2 for n in sizes]) - 2.0) < 1e-9
+    assert growth([1_000], [1.0]) is None
+
+
+def test_recall_counts_the_true_neighbours_found():
+    truth = np.array([[1, 2, 3, 4], [0, 2, 3, 4]])
+    found = np.array([[2, 1, 9, 8], [0, 2, 3, 4]])
+    assert recall(found, truth, 2) == 1.0 and recall(found, truth, 4) == 0.75
+    assert matchable_recall(found, truth, np.array([[True, True, True, False], [True, False, False, False]])) == 0.75
+
+
+def test_synthetic_vectors_come_in_groups_like_real_embeddings():
+    labels = group_labels(3_000, seed=1)
+    shape = describe(clustered_vectors(labels, 64, seed=1), labels, queries=300)
+    assert abs(shape["random_pair_mean"]) < 0.05
+    assert shape["same_group_q10_q50_q90"][1] > 0.4 > shape["neighbour_50_q10_q50_q90"][1]
+
+
+def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "benchmarks.py"), "--small", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ann = json.loads((out / "ann.json").read_text())
+    assert max(e["recall@50"] for p in ann["runs"][0]["hnsw"] for e in p["ef"]) > 0.95
+    assert [c["size"] for c in ann["crossover"]] == [500, 1000]
+    scale = json.loads((out / "scale.json").read_text())
+    assert [r["size"] for r in scale["runs"]] == [1000, 2000]
+    for run in scale["runs"]:
+        assert run["rows"] >= 51 * run["size"] and run["peak_bytes"]["table"] > 0
+        assert run["tfidf_exact"] == {"tfidf_word": 1.0, "tfidf_char": 1.0}  # exact below the cutoff
+    assert set(scale["growth_time"]) >= {"knn_tfidf_char", "fusion", "table", "total"}
+    text = (out / "BENCHMARKS.md").read_text()
+    assert "## Nearest-neighbour search: HNSW against exact" in text and "| 2,000 |" in text
+    assert "Growth exponents" in text
+    assert all((out / f"{name}.png").stat().st_size > 1000 for name in ("ann", "crossover", "scale_time", "scale_memory"))
