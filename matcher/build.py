@@ -221,7 +221,6 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     table = None
     if tuning.fusion is not None and tuning.fusion.scorer is not None:
         table = tuning.fusion.score(whole_table(encoded, found), catalog.titles)
-        log(f"Neighbour table: {len(table):,} candidate pairs for {len(catalog):,} listings.")
 
     def write(folder: Path) -> dict:
         step("write")
@@ -238,7 +237,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
             pairs = len(table)
         else:
             pairs = write_neighbour_table(encoded, found, folder / "neighbours.parquet")
-            log(f"Neighbour table: {pairs:,} candidate pairs for {len(catalog):,} listings.")
+        log(f"Neighbour table: {pairs:,} candidate pairs for {len(catalog):,} listings.")
         (folder / "rule.json").write_text(json.dumps(tuning.rule.to_dict(), indent=2))
         (folder / STRATEGIES_FILE).write_text(json.dumps({
             "chosen": tuning.strategy,

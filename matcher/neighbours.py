@@ -20,11 +20,13 @@ from sklearn.decomposition import TruncatedSVD
 from matcher.index import HnswIndex, drop_self, exact_search
 
 PHASH_CHANNEL = "phash"
-# Below this many listings a dense channel (and pHash) is searched exactly: faster there than building an
-# HNSW index (bench/ann.py, docs/BENCHMARKS.md).
-EXACT_CUTOFF = 50_000
+# Up to this many listings a dense channel (and pHash) is searched exactly: no slower there than building an
+# HNSW index with the engine's parameters and searching it. The crossover rises with the dimension: about
+# 15k at 384-d (bench/ann.py), above 20k at 896-d, the combined embedding's (bench/scale.py, docs/BENCHMARKS.md).
+EXACT_CUTOFF = 20_000
 # Beyond this many titles TF-IDF is searched approximately: its exact sparse products grow with the square
-# of the catalogue (bench/scale.py).
+# of the catalogue (21 s for 20k titles in char n-grams, 5 s for 10k). Where they stop paying is not measured
+# yet: bench/scale.py has run to 20k only.
 SPARSE_EXACT_CUTOFF = 50_000
 PROJECTION_DIM = 128  # dense size TF-IDF rows are projected to for that search
 
@@ -108,25 +110,22 @@ def phash_bits(hashes) -> tuple[np.ndarray, np.ndarray]:
     return bits, present
 
 
-def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, chunk: int = 1024,
-              hnsw_params: dict | None = None):
+def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_params: dict | None = None,
+              chunk: int = 1024):
     """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn.
 
-    Exact Hamming distances up to EXACT_CUTOFF hashes; beyond, an HNSW search
-    of the hashes as +-1 vectors (whose cosine is 1 - 2 * distance / 64).
+    Exact Hamming distances up to EXACT_CUTOFF hashes (bit counts: 4 times
+    faster than the float products of the dense channels' exact search); beyond,
+    the dense channels' search of the hashes as +-1 vectors, whose cosine is
+    exactly 1 - 2 * distance / 64.
     """
     n = len(bits)
     rows = np.flatnonzero(present)
     if len(rows) > EXACT_CUTOFF:
-        signs = ((bits[rows, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) * 2 - 1
-        ids, cosines = channel_knn(signs / 8, np.ones(len(rows), bool), k,
-                                   HnswIndex(**(hnsw_params or {})).fit(signs / 8))
+        signs = ((bits[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) * 2 - 1
+        ids, cosines, _ = nearest(signs / 8, present, k, hnsw_params)
         close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
-        out_ids = np.full((n, k), -1, np.int64)
-        out_sims = np.full((n, k), np.nan, np.float32)
-        out_ids[rows] = np.where(close, rows[np.maximum(ids, 0)], -1)
-        out_sims[rows] = np.where(close, 1 - (1 - cosines) / 2, np.nan)
-        return out_ids, out_sims
+        return np.where(close, ids, -1), np.where(close, 1 - (1 - cosines) / 2, np.nan).astype(np.float32)
     ids = np.full((n, k), -1, np.int64)
     sims = np.full((n, k), np.nan, np.float32)
     base = bits[rows]
@@ -181,7 +180,7 @@ def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int
             found.indexes[name] = index
     if phash_radius is not None and encoded.phash is not None:
         found.ids[PHASH_CHANNEL] = phash_knn(encoded.phash, encoded.phash_present, k, phash_radius,
-                                             hnsw_params=hnsw_params)[0].astype(np.int32)
+                                             hnsw_params)[0].astype(np.int32)
     return found
 
 
@@ -212,7 +211,7 @@ def table_chunks(encoded, found: Neighbours, rows_per_chunk: int = 2 ** 21) -> I
     start = 0
     while start < n:
         end = max(start + 1, int(np.searchsorted(bounds, bounds[start] + rows_per_chunk, side="right")) - 1)
-        query, candidate = _chunk_pairs(lists, reverse, start, min(end, n), n)
+        query, candidate = _chunk_pairs(lists, reverse, start, end, n)
         if len(query):
             yield neighbour_table(query, candidate, similarities(encoded, query, candidate))
         start = end
@@ -293,14 +292,17 @@ def write_neighbour_table(encoded, found: Neighbours, path) -> int:
         if writer is not None:
             writer.close()
     if writer is None:
-        whole_table(encoded, found).to_parquet(path, index=False)
+        _empty_table(encoded).to_parquet(path, index=False)
     return rows
 
 
 def whole_table(encoded, found: Neighbours) -> pd.DataFrame:
     """The table in memory: every piece of table_chunks, joined."""
     chunks = list(table_chunks(encoded, found))
-    if chunks:
-        return pd.concat(chunks, ignore_index=True)
+    return pd.concat(chunks, ignore_index=True) if chunks else _empty_table(encoded)
+
+
+def _empty_table(encoded) -> pd.DataFrame:
+    """No pairs, with every channel's column: a catalogue where nothing has a neighbour."""
     empty = np.zeros(0, np.int64)
     return neighbour_table(empty, empty, similarities(encoded, empty, empty))
