@@ -2,6 +2,7 @@
 
     python bench/ann.py                                  # 10k, 100k, 1M at 384-d, 10,000 queries (about an hour)
     python bench/ann.py --sizes 2000 --queries 200 --grid small --out /tmp/ann   # seconds (CI)
+    python bench/ann.py --sizes 1000000 --grid engine --crossover --keep docs/bench/ann.json   # 1M, engine's M
 
 For each size: exact top-k of `--queries` sampled listings by chunked BLAS
 products (matcher.index.exact_search, the engine's own), timed; then an HNSW
@@ -42,6 +43,7 @@ GRIDS = {  # (M, ef_construction) per size; the biggest sizes get fewer builds, 
              100_000: [(16, 200), (32, 200), (48, 400)],
              1_000_000: [(16, 200), (32, 200)]},
     "small": {},
+    "engine": {},  # only the engine's own (M, ef_construction) at every size: a 1M run in a quarter of an hour
 }
 SMALL_GRID = [(16, 100), (32, 200)]
 CROSSOVER_SIZES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
@@ -140,12 +142,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--crossover", type=int, nargs="*", default=list(CROSSOVER_SIZES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ann")
+    parser.add_argument("--keep", type=Path, help="an earlier ann.json whose runs of other sizes (and crossover, "
+                                                   "when none is asked for) join these")
     args = parser.parse_args(argv)
-    runs = [size_run(n, args.dim, args.queries, GRIDS[args.grid].get(n, SMALL_GRID), args.seed) for n in args.sizes]
+    engine = engine_hnsw()
+    grid = GRIDS[args.grid] if args.grid != "engine" else {n: [(engine["M"], engine["ef_construction"])]
+                                                              for n in args.sizes}
+    runs = [size_run(n, args.dim, args.queries, grid.get(n, SMALL_GRID), args.seed) for n in args.sizes]
+    cross = crossover(args.crossover, args.dim, args.seed)
+    if args.keep:
+        kept = json.loads(args.keep.read_text())
+        runs = sorted(runs + [r for r in kept["runs"] if r["size"] not in args.sizes], key=lambda r: r["size"])
+        cross = cross or kept["crossover"]
     chosen = choose(runs[-1])
     report = {"k": K, "target_recall@50": TARGET_RECALL, "runs": runs, "chosen": chosen,
-              "chosen_at": runs[-1]["size"],
-              "engine_hnsw": engine_hnsw(), "crossover": crossover(args.crossover, args.dim, args.seed)}
+              "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(f"chosen at {runs[-1]['size']:,}: {chosen}")

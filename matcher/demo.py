@@ -395,12 +395,18 @@ def _shop_count(listings: int) -> int:
 def shops(listings: int, seed: int) -> tuple[Shop, ...]:
     """The seller pool, from its own sub-stream so photos can look shops up without the plan."""
     rng = np.random.default_rng([seed, _SHOP])
-    names: list[str] = []
-    while len(names) < _shop_count(listings):
+    names: dict[str, None] = {}  # ordered, with constant-time lookups
+    wanted = _shop_count(listings)
+    # Heads, tails and numbers make 19,600 names. A pool needing more than half of them (a catalogue of 40k
+    # listings or more) numbers a repeated name's branches instead of drawing again, which would slow down
+    # towards the end of the name space and never end beyond it.
+    branches = wanted > len(SHOP_HEADS) * len(SHOP_TAILS) * 100 // 2
+    while len(names) < wanted:
         name = f"{_pick(rng, SHOP_HEADS)} {_pick(rng, SHOP_TAILS)}"
         name += _pick(rng, ("", "", f" {rng.integers(10, 100)}", str(rng.integers(1, 10))))
-        if name not in names:
-            names.append(name)
+        if branches and name in names:
+            name = f"{name} cabang {len(names)}"
+        names.setdefault(name)
     return tuple(
         Shop(name, _pick(rng, CASES), float(rng.choice((0.0, 0.0, 0.3, 0.9))),
              tuple(_pick(rng, PROMOS) for _ in range(3)), _pick(rng, BACKGROUNDS),

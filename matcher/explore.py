@@ -1,14 +1,16 @@
 """A built catalogue as the app sees it: the stored neighbour table, loaded once, re-filtered per rule.
 
 Moving a threshold must answer within a few hundred milliseconds on tens of
-thousands of listings, so nothing here runs a model: the table is loaded once
-(similarities as float32, sorted by query), and a rule's matches, groups,
-scores and threshold sweeps are all array operations on it. What a threshold
-move leaves unchanged is kept between calls: the fused score per weights, each
-score's bins on the threshold grid, and recent sweeps (docs/app-benchmark.md).
+thousands of listings, so nothing here runs a model: the table is opened once
+(float32 similarities sorted by query, memory-mapped by matcher.table_store),
+and a rule's matches, groups, scores and threshold sweeps are all array
+operations on it. What a threshold move leaves unchanged is kept between
+calls: the fused score per weights, each score's bins on the threshold grid,
+and recent sweeps (docs/app-benchmark.md).
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -24,12 +26,14 @@ from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candi
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
 from matcher.pairs import reverse_rows
+from matcher.table_store import open_table
 
 
 # matcher.build's name for it, not imported from there: build (like the photo channel, imported where a photo
 # search needs it) brings torch and timm, whose objects alone double what Streamlit's garbage collection after
 # every script run walks through (about 0.2 s a rerun on 2 cores).
 STRATEGIES_FILE = "strategies.json"
+TABLE_FILE = "neighbours.parquet"
 
 
 @dataclass
@@ -39,6 +43,11 @@ class Applied:
     rule: UnionRule
     margin: np.ndarray
     mask: np.ndarray
+
+    @functools.cached_property
+    def rows(self) -> np.ndarray:
+        """The matching rows' positions: one pass over the mask, then every use reads only the matches."""
+        return np.flatnonzero(self.mask)
 
 
 @dataclass
@@ -59,7 +68,7 @@ class Explorer:
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
         self.listings = pd.read_parquet(self.folder / "listings.parquet")
-        self.table = _load_table(self.folder / "neighbours.parquet")
+        self.table = open_table(self.folder / TABLE_FILE, self.manifest["files"][TABLE_FILE])
         self.posting_ids = self.listings["posting_id"].astype(str).to_numpy()
         self.titles = self.listings["title"].fillna("").astype(str).to_numpy()
         self.query = self.table["query"].to_numpy()
@@ -101,17 +110,17 @@ class Explorer:
 
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
-        mask = applied.mask
-        return group_matches(len(self), self.query[mask], self.candidate[mask], applied.margin[mask],
+        rows = applied.rows
+        return group_matches(len(self), self.query[rows], self.candidate[rows], applied.margin[rows],
                              self.posting_ids, decisions, config or self.grouping)
 
     def summary(self, applied: Applied, groups: Groups) -> Summary:
         size = np.bincount(groups.labels)
         sizes = pd.Series(np.bincount(size)[2:], index=np.arange(2, size.max(initial=1) + 1)) if len(size) else pd.Series(dtype=int)
-        return Summary(pairs=int(applied.mask.sum()),
-                       matched=int(np.count_nonzero(np.bincount(self.query[applied.mask], minlength=len(self)))),
+        return Summary(pairs=len(applied.rows),
+                       matched=int(np.count_nonzero(np.bincount(self.query[applied.rows], minlength=len(self)))),
                        groups=int((size > 1).sum()), sizes=sizes[sizes > 0],
-                       scores=self.scorer.mask_scores(applied.mask) if self.scorer else None)
+                       scores=self.scorer.mask_scores(applied.rows) if self.scorer else None)
 
     def score(self, rule: UnionRule, channel: str) -> np.ndarray:
         """The per-row score a rule thresholds for `channel` (a column, or the fused score)."""
@@ -298,18 +307,6 @@ def _binned(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _weights_key(weights: dict[str, float]) -> tuple:
     return tuple(sorted(weights.items()))
-
-
-def _load_table(path: Path) -> pd.DataFrame:
-    """The stored table with float32 similarities (no per-rule conversions), sorted by query."""
-    table = pd.read_parquet(path)
-    for column in table.columns:
-        if column.startswith("sim_"):
-            table[column] = table[column].astype(np.float32)
-    query = table["query"].to_numpy()
-    if len(query) and (np.diff(query) < 0).any():
-        table = table.sort_values("query", kind="stable").reset_index(drop=True)
-    return table
 
 
 def _strategies(folder: Path, chosen: str, rule: UnionRule) -> dict[str, UnionRule]:

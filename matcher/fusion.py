@@ -55,15 +55,20 @@ def combined_vectors(vectors: dict, present: dict[str, np.ndarray], weights: dic
     return unit_rows(rows), has_any
 
 
-def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None):
-    """Each present row replaced by the similarity-weighted mean of itself and its close neighbours."""
+def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None, index=None,
+                     hnsw_params: dict | None = None):
+    """Each present row replaced by the similarity-weighted mean of itself and its close neighbours.
+
+    `index`: an HNSW index over `rows` (neighbours.search_index), for the first round's search.
+    """
     blending = blending or Blending()
     ids = np.flatnonzero(present)
     n = rows.shape[0]
     for _ in range(blending.rounds):
         if len(ids) < 2:
             break
-        found, sims, _ = nearest(rows, present, min(blending.neighbours, len(ids) - 1))
+        found, sims, _ = nearest(rows, present, min(blending.neighbours, len(ids) - 1), hnsw_params, index=index)
+        index = None  # later rounds search the blended rows
         keep = (found >= 0) & (sims >= blending.threshold)
         weights = np.maximum(sims[keep], 0) ** blending.power
         mixing = sp.csr_matrix((weights.astype(np.float32), (np.nonzero(keep)[0], found[keep])), shape=(n, n))

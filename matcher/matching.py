@@ -210,9 +210,11 @@ class RuleScorer:
         return self.mask_scores(rule.matches(self.table))
 
     def mask_scores(self, mask: np.ndarray) -> MatchScores:
-        """Scores of the match sets that the table rows in `mask` make."""
-        predicted = np.bincount(self.query[mask], minlength=self.n)
-        correct = np.bincount(self.query[mask & self.same], minlength=self.n)
+        """Scores of the match sets that the table rows in `mask` (a boolean mask, or row positions) make."""
+        rows = np.flatnonzero(mask) if mask.dtype == bool else mask
+        query = self.query[rows]
+        predicted = np.bincount(query, minlength=self.n)
+        correct = np.bincount(query[self.same[rows]], minlength=self.n)
         return scores_from_counts(predicted + 1, correct + 1, self.group_size)
 
     # `bins`, where a method takes it, is `grid_bins(scores, grid)` when the caller already has it.

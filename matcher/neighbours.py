@@ -96,8 +96,43 @@ def pair_similarity(vectors, present: np.ndarray, query: np.ndarray, candidate: 
         if sp.issparse(vectors):
             out[lo:lo + batch] = np.asarray(vectors[q].multiply(vectors[c]).sum(axis=1)).ravel()
         else:
-            out[lo:lo + batch] = np.einsum("ij,ij->i", vectors[q], vectors[c])
+            out[lo:lo + batch] = _dense_dots(vectors, q, c)
     out[~(present[query] & present[candidate])] = np.nan
+    return out
+
+
+def _dense_dots(vectors: np.ndarray, query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Dot products of pairs of dense rows, one matrix-vector product per run of pairs with the same query.
+
+    Gathering rows at random is the whole cost (about 3 GB/s here); the
+    table's pairs come in runs of one query (a hundred or more), so its row is
+    read once per run rather than once per pair: a fifth faster. Short runs
+    (an unordered batch) go through one gather per side instead.
+    """
+    starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+    if len(starts) * 16 > len(query):
+        return np.einsum("ij,ij->i", vectors[query], vectors[candidate])
+    rows = vectors[candidate]
+    out = np.empty(len(query), np.float32)
+    for start, end in zip(starts, np.r_[starts[1:], len(query)]):
+        out[start:end] = rows[start:end] @ vectors[query[start]]
+    return out
+
+
+def mixture_similarity(sims: dict[str, np.ndarray], present: dict[str, np.ndarray], weights: dict[str, float],
+                       query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The cosine of two rows of a mixture (fusion.combined_vectors) from its channels' cosines of the pair.
+
+    A mixture row is its channels' unit rows scaled by sqrt(weight), zero where
+    a listing lacks evidence, then normalised; so its cosine is the sum of
+    weight x cosine over the channels both listings have, over the root of
+    each listing's total weight. Exact, and no rows gathered.
+    """
+    dot = sum(w * np.nan_to_num(sims[c], nan=0.0) for c, w in weights.items())
+    mass = [sum(w * present[c][side] for c, w in weights.items()) for side in (query, candidate)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (dot / np.sqrt(mass[0] * mass[1])).astype(np.float32)
+    out[(mass[0] == 0) | (mass[1] == 0)] = np.nan
     return out
 
 
@@ -168,14 +203,15 @@ def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int
     """The k nearest of every listing in channels `names` of `encoded` (and in pHash, given a radius).
 
     A dense channel is searched exactly up to EXACT_CUTOFF listings (faster
-    there than building an index, bench/ann.py) and with HNSW beyond; the
-    indexes of `keep_indexes` (the photo channel's, for the app's photo search)
-    are built in any case and kept.
+    there than building an index, bench/ann.py) and with HNSW beyond, in the
+    index `encoded` already holds for it if any (fusion's combined embedding);
+    the indexes of `keep_indexes` (the photo channel's, for the app's photo
+    search) are built in any case and kept.
     """
     found = Neighbours()
     for name in names:
         found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k, hnsw_params,
-                                            keep_index=name in keep_indexes)
+                                            keep_index=name in keep_indexes, index=encoded.indexes.pop(name, None))
         if name in keep_indexes and index is not None:
             found.indexes[name] = index
     if phash_radius is not None and encoded.phash is not None:
@@ -184,14 +220,25 @@ def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int
     return found
 
 
-def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None, keep_index: bool = False):
-    """channel_knn with the search chosen by size, and int32 ids: (ids, sims, the HNSW index if one was built)."""
-    count = int(present.sum())
-    index = None
-    if not sp.issparse(vectors) and count > 1 and (keep_index or count > EXACT_CUTOFF):
-        index = HnswIndex(**(hnsw_params or {})).fit(vectors[present], ids=np.flatnonzero(present))
+def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None, keep_index: bool = False,
+            index: HnswIndex | None = None):
+    """channel_knn with the search chosen by size, and int32 ids: (ids, sims, the HNSW index searched if any).
+
+    `index`: one already built over these rows, searched instead of building another.
+    """
+    if index is None:
+        index = search_index(vectors, present, hnsw_params, always=keep_index)
     ids, sims = channel_knn(vectors, present, k, index, hnsw_params)
     return ids.astype(np.int32), sims, index
+
+
+def search_index(vectors, present: np.ndarray, hnsw_params: dict | None = None, always: bool = False):
+    """An HNSW index over the present dense rows beyond EXACT_CUTOFF of them (or `always`); None where exact
+    search is the faster way, or the rows are sparse (TF-IDF has its own path, see channel_knn)."""
+    count = int(present.sum())
+    if sp.issparse(vectors) or count < 2 or not (always or count > EXACT_CUTOFF):
+        return None
+    return HnswIndex(**(hnsw_params or {})).fit(vectors[present], ids=np.flatnonzero(present))
 
 
 def table_chunks(encoded, found: Neighbours, rows_per_chunk: int = 2 ** 21) -> Iterator[pd.DataFrame]:
@@ -242,9 +289,12 @@ def _chunk_pairs(lists, reverse, start: int, end: int, n: int) -> tuple[np.ndarr
 
 
 def similarities(encoded, query: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
-    """Every channel's similarity for each pair (pHash last)."""
+    """Every channel's similarity for each pair (pHash last); a mixture's from its channels' similarities."""
     sims = {name: pair_similarity(vectors, encoded.present[name], query, candidate)
-            for name, vectors in encoded.vectors.items()}
+            for name, vectors in encoded.vectors.items() if name not in encoded.mixtures}
+    for name, weights in encoded.mixtures.items():
+        sims[name] = mixture_similarity(sims, encoded.present, weights, query, candidate)
+    sims = {name: sims[name] for name in encoded.vectors}
     if encoded.phash is not None:
         sims[PHASH_CHANNEL] = phash_similarity(encoded.phash, encoded.phash_present, query, candidate)
     return sims

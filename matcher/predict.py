@@ -68,9 +68,9 @@ def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
         log("No image folder given: matching without the image channel.")
     encoded = encode_catalog(channels, catalog, use_phash, image)
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
-    if model.fusion is not None:
-        model.fusion.extend(encoded)
     config = model.manifest["config"]
+    if model.fusion is not None:
+        model.fusion.extend(encoded, config["hnsw"])
     table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
     if model.fusion is not None:
         model.fusion.score(table, catalog.titles)

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from matcher.encode import Encoded
 from matcher.fusion import COMBINED, EXPANDED, Blending, combined_vectors, expanded_vectors
 from matcher.matching import UnionRule, tune_rule
-from matcher.neighbours import PHASH_CHANNEL, sim_column
+from matcher.neighbours import PHASH_CHANNEL, search_index, sim_column
 from matcher.scorer import LEARNED, PairScorer
 
 STRATEGIES = ("union", "fused", "combined", "expanded", "learned")
@@ -57,14 +57,22 @@ class Fusion:
         total = sum(dense.values())
         return cls({c: w / total for c, w in dense.items()})
 
-    def extend(self, encoded: Encoded) -> Encoded:
-        """`encoded` plus the combined and expanded embeddings, as two more channels of the table."""
+    def extend(self, encoded: Encoded, hnsw_params: dict | None = None) -> Encoded:
+        """`encoded` plus the combined and expanded embeddings, as two more channels of the table.
+
+        Where the catalogue is large enough for HNSW, the combined rows' index
+        serves both the blending and, later, the combined channel's own search.
+        """
         weights = {c: w for c, w in self.weights.items() if c in encoded.vectors}
         if not weights:
             return encoded
         rows, present = combined_vectors(encoded.vectors, encoded.present, weights)
         encoded.vectors[COMBINED], encoded.present[COMBINED] = rows, present
-        encoded.vectors[EXPANDED] = expanded_vectors(rows, present, self.blending)
+        encoded.mixtures[COMBINED] = {c: w for c, w in weights.items() if w > 0}
+        index = search_index(rows, present, hnsw_params)
+        if index is not None:
+            encoded.indexes[COMBINED] = index
+        encoded.vectors[EXPANDED] = expanded_vectors(rows, present, self.blending, index, hnsw_params)
         encoded.present[EXPANDED] = present
         return encoded
 

