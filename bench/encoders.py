@@ -153,7 +153,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if args.small:
-            titles_catalog = photos_catalog = load_catalog(write_demo_catalog(Path(tmp), 48))
+            csv = write_demo_catalog(Path(tmp), 48)
+            titles_catalog = photos_catalog = load_catalog(csv, csv.parent / "images")
             args.titles, args.photos, args.repeats, text_batches, photo_batches = 48, 16, 1, (8, 32), (2, 4)
             source = "the demo catalogue (48 listings): checks the script, measures nothing"
         else:
