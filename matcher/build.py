@@ -31,6 +31,7 @@ from matcher.neighbours import (PHASH_CHANNEL, add_channels, build_neighbour_tab
 from matcher.scorer import LEARNED, PairScorer
 from matcher.split import held_out_mask
 from matcher.strategies import STRATEGIES, Fusion, best_strategy, tune_strategies
+from matcher.table_store import TABLE_FILE, ensure_mapped
 from matcher.text import TextChannel, create_channel
 
 TUNE_SALT = "tune:"
@@ -233,10 +234,10 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
             index.save(folder / "indexes" / f"{name}.hnsw")
         catalog.frame.to_parquet(folder / "listings.parquet", index=False)
         if table is not None:
-            table.to_parquet(folder / "neighbours.parquet", index=False)
+            table.to_parquet(folder / TABLE_FILE, index=False)
             pairs = len(table)
         else:
-            pairs = write_neighbour_table(encoded, found, folder / "neighbours.parquet")
+            pairs = write_neighbour_table(encoded, found, folder / TABLE_FILE)
         log(f"Neighbour table: {pairs:,} candidate pairs for {len(catalog):,} listings.")
         (folder / "rule.json").write_text(json.dumps(tuning.rule.to_dict(), indent=2))
         (folder / STRATEGIES_FILE).write_text(json.dumps({
@@ -250,6 +251,8 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
                          time.perf_counter() - started)
 
     manifest = write_artifacts(out_dir, write)
+    # The app's memory-mapped copy of the table, made here rather than at the app's first open of the build.
+    ensure_mapped(Path(out_dir) / TABLE_FILE, manifest["files"][TABLE_FILE])
     step("done")
     return manifest
 

@@ -26,14 +26,13 @@ from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candi
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
 from matcher.pairs import reverse_rows
-from matcher.table_store import open_table
+from matcher.table_store import TABLE_FILE, open_table
 
 
 # matcher.build's name for it, not imported from there: build (like the photo channel, imported where a photo
 # search needs it) brings torch and timm, whose objects alone double what Streamlit's garbage collection after
 # every script run walks through (about 0.2 s a rerun on 2 cores).
 STRATEGIES_FILE = "strategies.json"
-TABLE_FILE = "neighbours.parquet"
 
 
 @dataclass

