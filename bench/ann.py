@@ -51,9 +51,11 @@ TARGET_RECALL = 0.99
 
 
 def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
-    """Share of each query's true k nearest (-1 pads a short list) that the search returned among its k, averaged."""
-    hits = [len(np.intersect1d(f[:k], t[:k][t[:k] >= 0])) / max((t[:k] >= 0).sum(), 1) for f, t in zip(found, truth)]
-    return float(np.mean(hits))
+    """Share of each query's true k nearest (-1 pads a short list) that the search returned among its k, averaged
+    over the queries that have any (a title with no known term has none)."""
+    hits = [len(np.intersect1d(f[:k], t[:k][t[:k] >= 0])) / (t[:k] >= 0).sum() for f, t in zip(found, truth)
+            if (t[:k] >= 0).any()]
+    return float(np.mean(hits)) if hits else 1.0
 
 
 def matchable_recall(found: np.ndarray, truth: np.ndarray, matchable: np.ndarray) -> float:

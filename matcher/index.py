@@ -1,4 +1,5 @@
-"""Nearest-neighbour search: hnswlib indexes for dense channels, exact chunked products for sparse ones."""
+"""Nearest-neighbour search: hnswlib indexes, and exact search by chunked products (dense rows; sparse ones too, as
+the benchmarks' brute force: the engine searches sparse rows with matcher.sparse_search)."""
 from __future__ import annotations
 
 import os

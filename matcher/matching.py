@@ -117,8 +117,10 @@ def rescued_rows(table: pd.DataFrame, score: np.ndarray, mask: np.ndarray, thres
     (`best`: `best_candidates(table, score)` when the caller already has it)."""
     query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
     best = best_candidates(table, score) if best is None else best
+    matched = np.zeros(len(best), bool)
+    matched[query[mask]] = True  # listings with a match (a lookup: no sort of millions of matches)
     rows = best[best >= 0]
-    rows = rows[~np.isin(query[rows], query[mask]) & (score[rows] >= threshold)]
+    rows = rows[~matched[query[rows]] & (score[rows] >= threshold)]
     if mutual:  # the candidate's own best candidate must be this query
         back = best[candidate[rows]]
         rows = rows[(back >= 0) & (candidate[np.maximum(back, 0)] == query[rows])]
@@ -170,17 +172,22 @@ def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
 
 
 def _cap(query: np.ndarray, score: np.ndarray, mask: np.ndarray, cap: int) -> np.ndarray:
-    """Keep each query's `cap` best-scoring matched rows (most queries are under the cap: no sort then)."""
+    """Keep each query's `cap` best-scoring matched rows, unmatching the rest of `mask` in place.
+
+    Only the rows of queries over the cap are sorted (few: most listings have
+    fewer matches than the cap), not every match.
+    """
     rows = np.flatnonzero(mask)
-    if len(rows) == 0 or np.bincount(query[rows]).max() <= cap:
+    counts = np.bincount(query[rows]) if len(rows) else np.zeros(0, np.int64)
+    if not len(rows) or counts.max() <= cap:
         return mask
+    rows = rows[counts[query[rows]] > cap]
     rows = rows[np.lexsort((-score[rows], query[rows]))]
     q = query[rows]
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
     rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
-    capped = np.zeros_like(mask)
-    capped[rows[rank < cap]] = True
-    return capped
+    mask[rows[rank >= cap]] = False
+    return mask
 
 
 def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np.ndarray]:

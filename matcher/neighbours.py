@@ -15,35 +15,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
 
 from matcher.index import HnswIndex, drop_self, exact_search
+from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
 # Up to this many listings a dense channel (and pHash) is searched exactly: no slower there than building an
 # HNSW index with the engine's parameters and searching it. The crossover rises with the dimension: about
 # 15k at 384-d (bench/ann.py), above 20k at 896-d, the combined embedding's (bench/scale.py, docs/BENCHMARKS.md).
 EXACT_CUTOFF = 20_000
-# Beyond this many titles TF-IDF is searched approximately: its exact sparse products grow with the square
-# of the catalogue (21 s for 20k titles in char n-grams, 5 s for 10k). Where they stop paying is not measured
-# yet: bench/scale.py has run to 20k only.
-SPARSE_EXACT_CUTOFF = 50_000
-PROJECTION_DIM = 128  # dense size TF-IDF rows are projected to for that search
 
 
 def sim_column(channel: str) -> str:
     return f"sim_{channel}"
 
 
-def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = None,
-                hnsw_params: dict | None = None):
+def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = None):
     """Each listing's k nearest other listings in one channel, as (ids, sims) of shape (n, k).
 
     Only listings with evidence in the channel are searched and returned; the
-    others get -1 ids. With `index`, dense rows are searched there; without,
-    exactly, except sparse rows beyond SPARSE_EXACT_CUTOFF, whose exact products
-    grow with the square of the catalogue: they are searched approximately
-    (projected_rows) and their similarities then computed exactly.
+    others get -1 ids, as do places beyond a sparse row's last neighbour that
+    shares a term. With `index`, dense rows are searched there; without,
+    exactly; sparse rows by matcher.sparse_search (exact within a budget of
+    work per listing, pruned of the commonest terms beyond it).
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
@@ -54,13 +48,9 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     subset = vectors[rows]
     if index is not None:
         found, found_sims = index.search(subset, k + 1)
-    elif sp.issparse(subset) and len(rows) > SPARSE_EXACT_CUTOFF:
-        projected = projected_rows(subset)
-        found, _ = HnswIndex(**(hnsw_params or {})).fit(projected, ids=rows).search(projected, k + 1)
-        found_sims = pair_similarity(vectors, present, np.repeat(rows, k + 1), np.maximum(found, 0).ravel())
-        found_sims = np.where(found >= 0, found_sims.reshape(found.shape), np.nan)
-        order = np.argsort(-np.nan_to_num(found_sims, nan=-np.inf), axis=1, kind="stable")
-        found, found_sims = np.take_along_axis(found, order, axis=1), np.take_along_axis(found_sims, order, axis=1)
+    elif sp.issparse(subset):
+        found, found_sims = sparse_self_knn(subset, k + 1)
+        found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
     else:
         found, found_sims = exact_search(subset, subset, k + 1)
         found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
@@ -68,35 +58,18 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     return ids, sims
 
 
-def projected_rows(rows, dim: int = PROJECTION_DIM, sample: int = 50_000, seed: int = 0) -> np.ndarray:
-    """Sparse unit rows as dense unit rows of `dim` (truncated SVD fitted on a sample), for an HNSW search.
-
-    Only candidates come from this search: their similarities are computed
-    from the sparse rows, so a projection error can miss a pair, never misscore one.
-    """
-    rng = np.random.default_rng(seed)
-    fit_rows = rows[np.sort(rng.choice(rows.shape[0], min(sample, rows.shape[0]), replace=False))]
-    svd = TruncatedSVD(min(dim, fit_rows.shape[1] - 1), random_state=seed).fit(fit_rows)
-    out = np.vstack([svd.transform(rows[start:start + 100_000]) for start in range(0, rows.shape[0], 100_000)])
-    out = out.astype(np.float32)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
 def pair_similarity(vectors, present: np.ndarray, query: np.ndarray, candidate: np.ndarray,
                     batch: int = 65_536) -> np.ndarray:
     """Cosine similarity of each (query, candidate) pair of unit rows; NaN where either lacks evidence.
 
-    Pairs go in batches, so memory stays bounded however many there are; a
-    sparse batch is the row-wise product of the pairs' two rows (8 times faster
-    than a product of query and candidate blocks, most of which no pair needs).
+    Pairs go in batches, so memory stays bounded however many there are.
     """
-    out = np.full(len(query), np.nan, np.float32)
-    for lo in range(0, len(query), batch):
-        q, c = query[lo:lo + batch], candidate[lo:lo + batch]
-        if sp.issparse(vectors):
-            out[lo:lo + batch] = np.asarray(vectors[q].multiply(vectors[c]).sum(axis=1)).ravel()
-        else:
-            out[lo:lo + batch] = _dense_dots(vectors, q, c)
+    if sp.issparse(vectors):
+        out = row_dots(vectors, query, candidate, batch)
+    else:
+        out = np.empty(len(query), np.float32)
+        for lo in range(0, len(query), batch):
+            out[lo:lo + batch] = _dense_dots(vectors, query[lo:lo + batch], candidate[lo:lo + batch])
     out[~(present[query] & present[candidate])] = np.nan
     return out
 
@@ -228,7 +201,7 @@ def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = Non
     """
     if index is None:
         index = search_index(vectors, present, hnsw_params, always=keep_index)
-    ids, sims = channel_knn(vectors, present, k, index, hnsw_params)
+    ids, sims = channel_knn(vectors, present, k, index)
     return ids.astype(np.int32), sims, index
 
 

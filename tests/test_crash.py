@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import matcher.artifacts as artifacts
 from matcher.artifacts import MANIFEST, ArtifactError, read_manifest, recover
 from matcher.explore import Explorer
 from matcher.predict import Model
@@ -93,3 +94,18 @@ def test_damaged_or_foreign_artifacts_are_refused_with_a_clear_message(demo_buil
     damage(out)
     with pytest.raises(ArtifactError, match=words):
         Model.load(out)
+
+
+def test_an_unchanged_build_is_hashed_once_and_a_change_after_that_is_still_refused(demo_build, tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    shutil.copytree(demo_build / "demo" / "model", out)
+    hashed = []
+    real = artifacts.file_sha256
+    monkeypatch.setattr(artifacts, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    files = len(read_manifest(out)["files"])
+    read_manifest(out)
+    assert len(hashed) == files  # the second open re-read nothing
+    table = out / "neighbours.parquet"
+    table.write_bytes(table.read_bytes()[:-1] + b"x")  # same size, new modification time
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        read_manifest(out)

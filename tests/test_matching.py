@@ -15,6 +15,19 @@ def symmetric(rows):
     return table(sorted(rows + [(c, q, a, b) for q, c, a, b in rows]))
 
 
+def test_the_cap_keeps_each_listings_best_matches_and_only_touches_listings_over_it():
+    rng = np.random.default_rng(4)
+    n, rows = 60, 3000
+    t = table({"query": np.sort(np.minimum(rng.geometric(0.05, rows), n - 1)), "candidate": rng.integers(0, n, rows),
+               "sim_a": rng.random(rows).round(2), "sim_b": np.nan})  # rounded: ties, kept in table order
+    rule = UnionRule({"a": 0.3, "b": OFF}, max_matches=20)
+    mask = rule.matches(t)
+    passing = t[t["sim_a"] >= 0.3].sort_values(["query", "sim_a"], ascending=[True, False], kind="stable")
+    expected = passing.groupby("query").head(19).index
+    assert sorted(np.flatnonzero(mask)) == sorted(expected)
+    assert (passing.groupby("query").size() > 19).any() and (passing.groupby("query").size() < 19).any()
+
+
 def test_union_matches_when_any_channel_reaches_its_threshold():
     t = symmetric([(0, 1, 0.9, 0.1), (0, 2, 0.2, 0.8), (1, 2, 0.5, 0.5), (2, 3, np.nan, 0.75)])
     sets = match_sets(t, 4, UnionRule({"a": 0.85, "b": 0.7}))

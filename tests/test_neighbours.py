@@ -85,21 +85,6 @@ def test_the_table_in_pieces_equals_the_whole_table_and_streams_to_parquet(tmp_p
     assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups >= 1
 
 
-def test_tfidf_beyond_the_exact_cutoff_is_searched_approximately_and_scored_exactly(monkeypatch):
-    encoded = encoded_catalogue(n=400)
-    vectors, present = encoded.vectors["sparse"], encoded.present["sparse"]
-    exact_ids, exact_sims = channel_knn(vectors, present, 5)
-    monkeypatch.setattr(neighbours, "SPARSE_EXACT_CUTOFF", 100)
-    monkeypatch.setattr(neighbours, "PROJECTION_DIM", 32)
-    ids, sims = channel_knn(vectors, present, 5, hnsw_params={"threads": 1})
-    found = ids >= 0
-    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids, exact_ids)])
-    assert recall > 0.8
-    np.testing.assert_allclose(sims[found], pair_similarity(vectors, present, np.repeat(np.arange(400), 5)[found.ravel()],
-                                                            ids[found]), atol=1e-6)
-    assert (np.diff(sims, axis=1) <= 1e-6).all()
-
-
 def test_phash_beyond_the_exact_cutoff_finds_the_close_hashes(monkeypatch):
     encoded = encoded_catalogue(n=400)
     exact_ids, exact_sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
