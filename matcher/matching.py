@@ -178,8 +178,10 @@ def _cap(query: np.ndarray, score: np.ndarray, mask: np.ndarray, cap: int) -> np
     fewer matches than the cap), not every match.
     """
     rows = np.flatnonzero(mask)
-    counts = np.bincount(query[rows]) if len(rows) else np.zeros(0, np.int64)
-    if not len(rows) or counts.max() <= cap:
+    if not len(rows):
+        return mask
+    counts = np.bincount(query[rows])
+    if counts.max() <= cap:
         return mask
     rows = rows[counts[query[rows]] > cap]
     rows = rows[np.lexsort((-score[rows], query[rows]))]
