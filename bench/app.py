@@ -52,7 +52,15 @@ from matcher.review import ReviewStore, catalogue_fingerprints, catalogue_name  
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-TARGET_MS = {"threshold_change": 300}
+LARGE = 500_000  # listings from which the large-catalogue targets apply
+
+
+def target_ms(operation: str, listings: int) -> float | None:
+    """The target latency: a threshold change within 300 ms on a real catalogue (34k listings), within 2 s
+    at a million (issue 7)."""
+    return {"threshold_change": 300 if listings < LARGE else 2000}.get(operation)
+
+
 ENGINE = ["first_open", "load", "threshold_change", "search_words", "search_id", "inspect", "review_uncertain",
           "review_by_group", "export"]
 REVIEWER = "bench"
@@ -460,7 +468,7 @@ def engine_lines(report: dict) -> list[str]:
     lines += ["| operation | what the page does | median ms | p95 ms | target |" + (" before |" if before else ""),
               "|---|---|---|---|---|" + ("---|" if before else "")]
     for name in ENGINE:
-        r, target = report["engine"].get(name), TARGET_MS.get(name)
+        r, target = report["engine"].get(name), report.get("targets_ms", {}).get(name)
         mark = "" if target is None else f"< {target} ms: {'met' if r['median_ms'] < target else 'missed'}"
         was = f" {before['engine'][name]:.1f} |" if before and name in before["engine"] else (" |" if before else "")
         if r is not None:
@@ -611,6 +619,7 @@ def main(argv=None) -> int:
         ex, loads = load(folder, max(min(args.repeats, 4), 2))
         engine, report["catalogue"] = engine_benchmark(ex, args.repeats)
         report["engine"] = {"first_open": stats(loads[:1]), "load": stats(loads[1:]), **engine}
+        report["targets_ms"] = {name: target for name in ENGINE if (target := target_ms(name, len(ex))) is not None}
         report["threshold_change_by_strategy"] = by_strategy(ex, args.repeats)
         if args.browser:
             report["browser"] = run_browser(folder, probe_words(ex, 8, np.random.default_rng(1)), args)

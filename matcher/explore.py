@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +37,35 @@ STRATEGIES_FILE = "strategies.json"
 
 @dataclass
 class Applied:
-    """A rule applied to the table: each row's margin past its nearest threshold, and whether it matches."""
+    """A rule applied to the table: the matching rows, and each row's margin past its nearest threshold.
+
+    A threshold change needs only the matches (a few million rows of a million
+    listings' 140 million): margins over the whole table, and the mask, are
+    computed when first asked for (the review queue's ordering needs them).
+    """
 
     rule: UnionRule
-    margin: np.ndarray
-    mask: np.ndarray
+    rows: np.ndarray                  # the matching rows' positions, ascending
+    table: pd.DataFrame = field(repr=False)
+    fused: np.ndarray | None = field(default=None, repr=False)  # the rule's fused score, when it has weights
+
+    def margin_at(self, rows: np.ndarray) -> np.ndarray:
+        return self.rule.margin(self.table, self.fused, rows)
+
+    def matched_at(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each of `rows` matches: a lookup among the matching rows, no pass over the table."""
+        found = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        return (self.rows[found] == rows) if len(self.rows) else np.zeros(len(rows), bool)
 
     @functools.cached_property
-    def rows(self) -> np.ndarray:
-        """The matching rows' positions: one pass over the mask, then every use reads only the matches."""
-        return np.flatnonzero(self.mask)
+    def margin(self) -> np.ndarray:
+        return self.rule.margin(self.table, self.fused)
+
+    @functools.cached_property
+    def mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.table), bool)
+        mask[self.rows] = True
+        return mask
 
 
 @dataclass
@@ -100,17 +119,16 @@ class Explorer:
 
     def apply(self, rule: UnionRule) -> Applied:
         fused = self._fused(rule.weights) if rule.weights else None
-        margin = rule.margin(self.table, fused)
         best = None
         if rule.rescue < OFF and len(self.table):  # each listing's best candidate, kept per rescue score
             key = ("best", rule.rescue_by, _weights_key(rule.weights) if rule.rescue_by == FUSED else ())
             best = self._keep(key, lambda: best_candidates(self.table, rule.rescue_score(self.table, fused)), size=4)
-        return Applied(rule, margin, rule.matches(self.table, margin, fused, best))
+        return Applied(rule, rule.matched_rows(self.table, fused, best), self.table, fused)
 
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
         rows = applied.rows
-        return group_matches(len(self), self.query[rows], self.candidate[rows], applied.margin[rows],
+        return group_matches(len(self), self.query[rows], self.candidate[rows], applied.margin_at(rows),
                              self.posting_ids, decisions, config or self.grouping)
 
     def summary(self, applied: Applied, groups: Groups) -> Summary:
@@ -181,8 +199,8 @@ class Explorer:
             frame[channel] = part[sim_column(channel)].to_numpy(np.float32)
         if applied.rule.weights:
             frame[FUSED] = fused_score(part, applied.rule.weights)
-        frame["match"] = applied.mask[rows]
-        frame["margin"] = applied.margin[rows]
+        frame["match"] = applied.matched_at(rows)
+        frame["margin"] = applied.margin_at(rows)
         frame["reason"] = [reason(applied.rule, frame.iloc[i], bool(frame["match"].iat[i])) for i in range(len(frame))]
         return frame.sort_values(["match", "margin"], ascending=False, kind="stable").reset_index(drop=True)
 
@@ -193,7 +211,7 @@ class Explorer:
             start, end = self.bounds[x], self.bounds[x + 1]
             row = start + np.searchsorted(self.candidate[start:end], y)
             if row < end and self.candidate[row] == y:
-                found.append(applied.margin[row])
+                found.append(applied.margin_at(np.array([row]))[0])
         return float(max(found)) if found else float("nan")
 
     def search_titles(self, words: str, limit: int = 60) -> np.ndarray:

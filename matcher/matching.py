@@ -74,8 +74,10 @@ class UnionRule:
             sims[FUSED] = fused_score(table, self.weights) if fused is None else fused
         return sims
 
-    def margin(self, table: pd.DataFrame, fused: np.ndarray | None = None) -> np.ndarray:
+    def margin(self, table: pd.DataFrame, fused: np.ndarray | None = None,
+               rows: np.ndarray | None = None) -> np.ndarray:
         """How far each pair is past its nearest threshold (>= 0: a match); orders a listing's matches.
+        `rows`: only those rows (positions), in that order.
 
         The running maximum starts at -inf (where every score is NaN, the margin stays -inf) and is
         taken in place: on millions of rows, fresh arrays cost more than the arithmetic.
@@ -83,25 +85,36 @@ class UnionRule:
         margin = None
         for channel, sims in self.scores(table, fused).items():
             if self.thresholds[channel] < OFF:
-                past = sims - self.thresholds[channel]
+                past = (sims if rows is None else sims[rows]) - self.thresholds[channel]
                 if margin is None:
                     margin = np.fmax(past, -np.inf, out=past)  # fmax(-inf, x): x, or -inf for NaN
                 else:
                     margin = np.fmax(margin, past, out=margin if np.result_type(margin, past) == margin.dtype else None)
-        return np.full(len(table), -np.inf, np.float32) if margin is None else margin
+        return np.full(len(table) if rows is None else len(rows), -np.inf, np.float32) if margin is None else margin
 
-    def matches(self, table: pd.DataFrame, margin: np.ndarray | None = None,
-                fused: np.ndarray | None = None, best: np.ndarray | None = None) -> np.ndarray:
-        """Which rows of the table are matches: thresholds, then the cap, then the rescue.
+    def matched_rows(self, table: pd.DataFrame, fused: np.ndarray | None = None,
+                     best: np.ndarray | None = None) -> np.ndarray:
+        """The positions of the rows that match, ascending: thresholds, then the cap, then the rescue.
 
-        `margin` is `self.margin(table)` when the caller already has it, and `best`
-        `best_candidates(table, self.rescue_score(table))` (it depends on no threshold).
+        One comparison per threshold, then work on the matches alone: a margin is
+        computed only for the rows of listings over the cap, never for the whole
+        table (a million listings' table has 140 million rows, a few million matches).
+        `best` is `best_candidates(table, self.rescue_score(table))` when the
+        caller already has it (it depends on no threshold).
         """
-        margin = self.margin(table, fused) if margin is None else margin
         query = table["query"].to_numpy()
-        mask = _cap(query, margin, margin >= 0, self.max_matches - 1)
+        rows = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
+        rows = _cap(query, rows, lambda over: self.margin(table, fused, over), self.max_matches - 1)
         if self.rescue < OFF and len(query):
-            mask[rescued_rows(table, self.rescue_score(table, fused), mask, self.rescue, self.mutual, best)] = True
+            rescued = np.sort(rescued_rows(table, self.rescue_score(table, fused), rows, self.rescue, self.mutual, best))
+            rows = np.insert(rows, np.searchsorted(rows, rescued), rescued)  # disjoint: rescued listings had no match
+        return rows
+
+    def matches(self, table: pd.DataFrame, fused: np.ndarray | None = None,
+                best: np.ndarray | None = None) -> np.ndarray:
+        """Which rows of the table match, as a mask (see matched_rows)."""
+        mask = np.zeros(len(table), bool)
+        mask[self.matched_rows(table, fused, best)] = True
         return mask
 
 
@@ -111,14 +124,14 @@ def best_candidates(table: pd.DataFrame, score: np.ndarray) -> np.ndarray:
     return best_rows(query, score, int(max(query.max(), candidate.max())) + 1)
 
 
-def rescued_rows(table: pd.DataFrame, score: np.ndarray, mask: np.ndarray, threshold: float,
+def rescued_rows(table: pd.DataFrame, score: np.ndarray, matched_rows: np.ndarray, threshold: float,
                  mutual: bool, best: np.ndarray | None = None) -> np.ndarray:
-    """The best row of each listing without a match, where its score reaches `threshold`
-    (`best`: `best_candidates(table, score)` when the caller already has it)."""
+    """The best row of each listing without a match (none among `matched_rows`, positions), where its score
+    reaches `threshold` (`best`: `best_candidates(table, score)` when the caller already has it)."""
     query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
     best = best_candidates(table, score) if best is None else best
     matched = np.zeros(len(best), bool)
-    matched[query[mask]] = True  # listings with a match (a lookup: no sort of millions of matches)
+    matched[query[matched_rows]] = True  # listings with a match (a lookup: no sort of millions of matches)
     rows = best[best >= 0]
     rows = rows[~matched[query[rows]] & (score[rows] >= threshold)]
     if mutual:  # the candidate's own best candidate must be this query
@@ -171,34 +184,33 @@ def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-def _cap(query: np.ndarray, score: np.ndarray, mask: np.ndarray, cap: int) -> np.ndarray:
-    """Keep each query's `cap` best-scoring matched rows, unmatching the rest of `mask` in place.
+def _cap(query: np.ndarray, rows: np.ndarray, margin_of, cap: int) -> np.ndarray:
+    """Of the matched `rows`, each query's `cap` best by margin (`margin_of(some_rows)`).
 
-    Only the rows of queries over the cap are sorted (few: most listings have
-    fewer matches than the cap), not every match.
+    Only the rows of queries over the cap are scored and sorted (few: most
+    listings have fewer matches than the cap), not every match.
     """
-    rows = np.flatnonzero(mask)
     if not len(rows):
-        return mask
+        return rows
     counts = np.bincount(query[rows])
     if counts.max() <= cap:
-        return mask
-    rows = rows[counts[query[rows]] > cap]
-    rows = rows[np.lexsort((-score[rows], query[rows]))]
-    q = query[rows]
+        return rows
+    over = np.flatnonzero(counts[query[rows]] > cap)  # indices into rows
+    over = over[np.lexsort((-margin_of(rows[over]), query[rows[over]]))]
+    q = query[rows[over]]
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
     rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
-    mask[rows[rank >= cap]] = False
-    return mask
+    keep = np.ones(len(rows), bool)
+    keep[over[rank >= cap]] = False
+    return rows[keep]
 
 
 def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np.ndarray]:
     """Each listing's matches (positions, itself first, then best first), as the submission lists them."""
-    mask = rule.matches(table)
-    query = table["query"].to_numpy()[mask]
-    candidate = table["candidate"].to_numpy()[mask]
-    margin = rule.margin(table)[mask]
-    order = np.lexsort((-margin, query))
+    rows = rule.matched_rows(table)
+    query = table["query"].to_numpy()[rows]
+    candidate = table["candidate"].to_numpy()[rows]
+    order = np.lexsort((-rule.margin(table, rows=rows), query))
     query, candidate = query[order], candidate[order]
     bounds = np.searchsorted(query, np.arange(n_listings + 1))
     return [np.concatenate([[i], candidate[bounds[i]:bounds[i + 1]]]) for i in range(n_listings)]
@@ -216,7 +228,7 @@ class RuleScorer:
         self.group_size = np.bincount(codes)[codes]
 
     def rule_scores(self, rule: UnionRule) -> MatchScores:
-        return self.mask_scores(rule.matches(self.table))
+        return self.mask_scores(rule.matched_rows(self.table))
 
     def mask_scores(self, mask: np.ndarray) -> MatchScores:
         """Scores of the match sets that the table rows in `mask` (a boolean mask, or row positions) make."""
@@ -286,7 +298,7 @@ def tune_rule(table: pd.DataFrame, labels, channels, fuse=(), max_matches: int =
     for _ in range(rounds):
         changed = False
         for channel in scores:
-            fixed = _mask(scores, {c: t for c, t in thresholds.items() if c != channel})
+            fixed = _mask(scores, {c: t for c, t in thresholds.items() if c != channel}, len(table))
             f1 = scorer.sweep(fixed, scores[channel], GRID)
             best = float(GRID[f1.argmax()]) if f1.max() > scorer.none_f1(fixed) else OFF
             changed |= best != thresholds[channel]
@@ -299,8 +311,9 @@ def tune_rule(table: pd.DataFrame, labels, channels, fuse=(), max_matches: int =
     return rule, scorer.rule_scores(rule).mean_f1
 
 
-def _mask(scores: dict[str, np.ndarray], thresholds: dict[str, float]) -> np.ndarray:
-    mask = np.zeros(len(next(iter(scores.values()))), bool)
+def _mask(scores: dict[str, np.ndarray], thresholds: dict[str, float], length: int) -> np.ndarray:
+    """The rows where any score reaches its threshold (the comparison is exact: margin >= 0 exactly there)."""
+    mask = np.zeros(length, bool)
     for channel, threshold in thresholds.items():
         if threshold < OFF:
             mask |= scores[channel] >= threshold
@@ -326,11 +339,11 @@ def _tune_weights(scorer: RuleScorer, table, channels, step: float) -> dict[str,
 def _tune_rescue(scorer: RuleScorer, rule: UnionRule) -> tuple[float, bool]:
     """The score from which a listing with no match keeps its best candidate (OFF if that never helps),
     and whether to ask for mutual best candidates: whichever gains more F1."""
-    mask = rule.matches(scorer.table)
+    matched = rule.matched_rows(scorer.table)
     score = rule.rescue_score(scorer.table)
     best = (OFF, False, 0.0)
     for mutual in (False, True):
-        rows = rescued_rows(scorer.table, score, mask, -np.inf, mutual)
+        rows = rescued_rows(scorer.table, score, matched, -np.inf, mutual)
         size = scorer.group_size[scorer.query[rows]]
         gain = 2 * (1 + scorer.same[rows]) / (2 + size) - 2 / (1 + size)
         totals = np.array([gain[score[rows] >= t].sum() for t in GRID])

@@ -237,3 +237,28 @@ def test_group_ids_are_each_groups_sorted_posting_ids_hashed():
     for i, name in enumerate(names):
         members = tuple(sorted(np.array(names)[groups.labels == groups.labels[i]]))
         assert groups.ids[i] == expected[members]
+
+
+@pytest.mark.parametrize("dense_limit", [0, 6, 304])
+def test_shared_counts_match_a_direct_count_of_common_closed_neighbours(dense_limit):
+    """Overlaps counted by batched dense products (components up to `dense_limit` listings) and by sparse
+    products (larger ones) agree with counting each pair's common neighbours directly."""
+    from matcher.grouping import _unique_pairs, shared_counts
+
+    rng = np.random.default_rng(dense_limit)
+    edges, start = [], 0
+    for size in rng.choice([2, 3, 5, 9, 20, 60], 25):  # components of many sizes, some dense, some chains
+        members = np.arange(start, start + size)
+        edges += [(members[i], members[j]) for i, j in itertools.combinations(range(size), 2) if rng.random() < 0.4]
+        edges += [(members[i], members[i + 1]) for i in range(size - 1)]  # connected
+        start += size
+    n = start
+    q, c = np.array(edges).T
+    a, b, _ = _unique_pairs(n, q, c, np.ones(len(q)))
+    neighbours = [{i} for i in range(n)]
+    for x, y in zip(a, b):
+        neighbours[x].add(y)
+        neighbours[y].add(x)
+    pick = rng.choice(len(a), 300, replace=False)
+    expected = [len(neighbours[x] & neighbours[y]) for x, y in zip(a[pick], b[pick])]
+    np.testing.assert_array_equal(shared_counts(n, a, b, a[pick], b[pick], dense_limit), expected)

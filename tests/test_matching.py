@@ -127,7 +127,26 @@ def test_margin_is_the_best_excess_over_any_threshold_and_given_inputs_change_no
         assert margin.dtype == expected.dtype and np.array_equal(margin, expected)  # NaN everywhere: -inf
         fused = fused_score(t, rule.weights) if weights else None
         best = best_candidates(t, rule.rescue_score(t))
-        np.testing.assert_array_equal(rule.matches(t, rule.margin(t, fused), fused, best), rule.matches(t))
+        np.testing.assert_array_equal(rule.matches(t, fused, best), rule.matches(t))
+        rows = rule.matched_rows(t)
+        np.testing.assert_array_equal(rule.margin(t, fused, rows), margin[rows])
     scores = t["sim_a"].to_numpy(np.float32)
     expected = np.array([np.searchsorted(GRID, s, side="right") - 1 if s >= GRID[0] else -1 for s in scores])
     np.testing.assert_array_equal(grid_bins(scores, GRID), expected)
+
+
+def test_matched_rows_are_exactly_the_rows_whose_margin_reaches_zero_even_at_the_threshold_itself():
+    """matched_rows compares scores with thresholds and never computes the margin: the two must agree on
+    every float32 score, those equal to the threshold and one step either side of it included."""
+    rng = np.random.default_rng(3)
+    pairs = [(i, j) for i in range(12) for j in range(i + 1, 12)]
+    edge = [np.float32(0.61), np.nextafter(np.float32(0.61), np.float32(0)), np.nextafter(np.float32(0.61), np.float32(1))]
+    a = rng.choice([*edge, np.nan, *rng.random(5, dtype=np.float32)], len(pairs))
+    b = rng.choice([np.float32(0.7), np.nan, *rng.random(5, dtype=np.float32)], len(pairs))
+    t = symmetric([(i, j, x, y) for (i, j), x, y in zip(pairs, a, b)])
+    for thresholds in ({"a": 0.61}, {"a": np.float64(0.61), "b": 0.7}, {"a": 0.61, FUSED: 0.5}, {"a": OFF}):
+        weights = {"a": 0.5, "b": 0.5} if FUSED in thresholds else {}
+        rule = UnionRule(dict(thresholds), weights=weights, max_matches=100)
+        expected = np.flatnonzero(rule.margin(t) >= 0)
+        np.testing.assert_array_equal(rule.matched_rows(t), expected)
+    assert (t["sim_a"].to_numpy(np.float32) == np.float32(0.61)).any()  # the threshold itself was drawn
