@@ -49,6 +49,11 @@ class Applied:
     table: pd.DataFrame = field(repr=False)
     fused: np.ndarray | None = field(default=None, repr=False)  # the rule's fused score, when it has weights
 
+    @functools.cached_property
+    def query(self) -> np.ndarray:
+        """The listing each matching row belongs to (grouping and the summary both read it)."""
+        return self.table["query"].to_numpy()[self.rows]
+
     def margin_at(self, rows: np.ndarray) -> np.ndarray:
         return self.rule.margin(self.table, self.fused, rows)
 
@@ -128,14 +133,14 @@ class Explorer:
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
         rows = applied.rows
-        return group_matches(len(self), self.query[rows], self.candidate[rows], applied.margin_at(rows),
+        return group_matches(len(self), applied.query, self.candidate[rows], applied.margin_at(rows),
                              self.posting_ids, decisions, config or self.grouping)
 
     def summary(self, applied: Applied, groups: Groups) -> Summary:
         size = np.bincount(groups.labels)
         sizes = pd.Series(np.bincount(size)[2:], index=np.arange(2, size.max(initial=1) + 1)) if len(size) else pd.Series(dtype=int)
         return Summary(pairs=len(applied.rows),
-                       matched=int(np.count_nonzero(np.bincount(self.query[applied.rows], minlength=len(self)))),
+                       matched=int(np.count_nonzero(np.bincount(applied.query, minlength=len(self)))),
                        groups=int((size > 1).sum()), sizes=sizes[sizes > 0],
                        scores=self.scorer.mask_scores(applied.rows) if self.scorer else None)
 

@@ -23,6 +23,7 @@ from matcher.neighbours import sim_column
 OFF = 1.01  # a threshold no cosine similarity reaches: the channel is not used
 FUSED = "fused"
 GRID = np.round(np.arange(0.20, 1.0001, 0.01), 2)
+SWEEP_PIECE = 8192  # listings a threshold sweep counts at a time (RuleScorer)
 
 
 @dataclass
@@ -192,12 +193,13 @@ def _cap(query: np.ndarray, rows: np.ndarray, margin_of, cap: int) -> np.ndarray
     """
     if not len(rows):
         return rows
-    counts = np.bincount(query[rows])
+    matched = query[rows]
+    counts = np.bincount(matched)
     if counts.max() <= cap:
         return rows
-    over = np.flatnonzero(counts[query[rows]] > cap)  # indices into rows
-    over = over[np.lexsort((-margin_of(rows[over]), query[rows[over]]))]
-    q = query[rows[over]]
+    over = np.flatnonzero(counts[matched] > cap)  # indices into rows
+    over = over[np.lexsort((-margin_of(rows[over]), matched[over]))]
+    q = matched[over]
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
     rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
     keep = np.ones(len(rows), bool)
@@ -219,13 +221,19 @@ def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np
 class RuleScorer:
     """Scores rules on one labelled neighbour table, and sweeps a threshold over a whole grid at once."""
 
-    def __init__(self, table: pd.DataFrame, labels):
+    def __init__(self, table: pd.DataFrame, labels, piece: int = SWEEP_PIECE):
         codes = group_codes(labels)
         self.n = len(codes)
         self.table = table
         self.query = table["query"].to_numpy()
         self.same = codes[self.query] == codes[table["candidate"].to_numpy()]
         self.group_size = np.bincount(codes)[codes]
+        # A sweep counts `piece` listings at a time, reading their rows: by position in a table sorted by
+        # query (as stored), through `order` otherwise.
+        self.order = np.argsort(self.query, kind="stable") if (np.diff(self.query) < 0).any() else None
+        starts = np.arange(0, self.n + piece, piece).clip(max=self.n)
+        self.pieces = np.unique(starts)
+        self.piece_rows = np.searchsorted(self.query if self.order is None else self.query[self.order], self.pieces)
 
     def rule_scores(self, rule: UnionRule) -> MatchScores:
         return self.mask_scores(rule.matched_rows(self.table))
@@ -242,34 +250,40 @@ class RuleScorer:
 
     def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins: np.ndarray | None = None) -> np.ndarray:
         """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied)."""
-        predicted, correct = self._sweep_counts(fixed, scores, grid, bins)
-        return (2 * correct / (predicted + self.group_size[:, None])).mean(axis=0)
+        return self._sweep_means(fixed, scores, grid, bins, ("f1",))["f1"]
 
     def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray,
                      bins: np.ndarray | None = None) -> pd.DataFrame:
         """Mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
-        predicted, correct = self._sweep_counts(fixed, scores, grid, bins)
-        size = self.group_size[:, None]
-        return pd.DataFrame({"threshold": grid, "precision": (correct / predicted).mean(axis=0),
-                             "recall": (correct / size).mean(axis=0),
-                             "f1": (2 * correct / (predicted + size)).mean(axis=0)})
+        return pd.DataFrame({"threshold": grid, **self._sweep_means(fixed, scores, grid, bins,
+                                                                    ("precision", "recall", "f1"))})
 
-    def _sweep_counts(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins: np.ndarray | None = None):
-        """Each listing's predicted and correct set sizes (itself included) at every grid threshold.
+    def _sweep_means(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins, wanted) -> dict:
+        """The mean over listings of each `wanted` score at every grid threshold.
 
-        Each extra row is binned by the highest grid value it passes; per-listing
-        counts for every threshold are then reverse cumulative sums over bins.
+        Each extra row is binned by the highest grid value it passes; a listing's
+        predicted and correct set sizes (itself included) at every threshold are
+        then reverse cumulative sums over bins. Counted a piece of listings at a
+        time: a million listings' counts at 81 thresholds are 81 million numbers
+        per array, which whole cost seconds in memory traffic alone.
         """
         bins = grid_bins(scores, grid) if bins is None else bins
-        extra = ~fixed & (bins >= 0)
-        shape = (self.n, len(grid))
-        flat = self.query[extra] * len(grid) + bins[extra]
-        passed = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
-        right = np.bincount(flat[self.same[extra]], minlength=shape[0] * shape[1]).reshape(shape)
-        counts = np.int32 if len(self.query) < 2 ** 31 else np.int64  # a row count bounds every sum
-        predicted = np.bincount(self.query[fixed], minlength=self.n)[:, None] + passed[:, ::-1].cumsum(1, counts)[:, ::-1]
-        correct = np.bincount(self.query[fixed & self.same], minlength=self.n)[:, None] + right[:, ::-1].cumsum(1, counts)[:, ::-1]
-        return predicted + 1, correct + 1
+        g = len(grid)
+        sums = {name: np.zeros(g) for name in wanted}
+        for lo, hi, start, end in zip(self.pieces[:-1], self.pieces[1:], self.piece_rows[:-1], self.piece_rows[1:]):
+            rows = slice(start, end) if self.order is None else self.order[start:end]
+            query, piece_bins, piece_fixed, same = self.query[rows] - lo, bins[rows], fixed[rows], self.same[rows]
+            m = hi - lo
+            extra = ~piece_fixed & (piece_bins >= 0)
+            flat = query[extra] * g + piece_bins[extra]
+            passed = np.bincount(flat, minlength=m * g).reshape(m, g)
+            right = np.bincount(flat[same[extra]], minlength=m * g).reshape(m, g)
+            predicted = (np.bincount(query[piece_fixed], minlength=m) + 1)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
+            correct = (np.bincount(query[piece_fixed & same], minlength=m) + 1)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
+            counted = scores_from_counts(predicted, correct, self.group_size[lo:hi, None])
+            for name in wanted:
+                sums[name] += getattr(counted, name).sum(axis=0)
+        return {name: total / self.n for name, total in sums.items()}
 
     def none_f1(self, fixed: np.ndarray) -> float:
         """Mean F1 of `fixed` alone: the score of a threshold switched off."""

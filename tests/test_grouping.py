@@ -208,7 +208,7 @@ def walk_every_pair(n, query, candidate, score, posting_ids, decisions, config):
     return _groups(np.array([forest.find(i) for i in range(n)]), np.asarray(posting_ids).astype(str), dropped)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(40))
 def test_components_merged_whole_give_exactly_the_walk_over_every_pair(seed):
     """Small components are merged at once and only those a guard may touch are walked: same groups, same counts."""
     rng = np.random.default_rng(seed)
