@@ -42,6 +42,7 @@ class Applied:
     A threshold change needs only the matches (a few million rows of a million
     listings' 140 million): margins over the whole table, and the mask, are
     computed when first asked for (the review queue's ordering needs them).
+    Explorer.apply shares one Applied between sessions, so its arrays are read-only.
     """
 
     rule: UnionRule
@@ -52,7 +53,7 @@ class Applied:
     @functools.cached_property
     def query(self) -> np.ndarray:
         """The listing each matching row belongs to (grouping and the summary both read it)."""
-        return self.table["query"].to_numpy()[self.rows]
+        return _read_only(self.table["query"].to_numpy()[self.rows])
 
     def margin_at(self, rows: np.ndarray) -> np.ndarray:
         return self.rule.margin(self.table, self.fused, rows)
@@ -64,13 +65,13 @@ class Applied:
 
     @functools.cached_property
     def margin(self) -> np.ndarray:
-        return self.rule.margin(self.table, self.fused)
+        return _read_only(self.rule.margin(self.table, self.fused))
 
     @functools.cached_property
     def mask(self) -> np.ndarray:
         mask = np.zeros(len(self.table), bool)
         mask[self.rows] = True
-        return mask
+        return _read_only(mask)
 
 
 @dataclass
@@ -123,12 +124,17 @@ class Explorer:
         return None if found < 0 else int(found)
 
     def apply(self, rule: UnionRule) -> Applied:
+        """The rule's matches, kept for the last few rules: every page reruns on each click with the same rule
+        (half a second at a million listings). Shared by sessions: read-only."""
+        return self._keep(("applied", json.dumps(rule.to_dict(), sort_keys=True)), lambda: self._apply(rule), size=3)
+
+    def _apply(self, rule: UnionRule) -> Applied:
         fused = self._fused(rule.weights) if rule.weights else None
         best = None
         if rule.rescue < OFF and len(self.table):  # each listing's best candidate, kept per rescue score
             key = ("best", rule.rescue_by, _weights_key(rule.weights) if rule.rescue_by == FUSED else ())
             best = self._keep(key, lambda: best_candidates(self.table, rule.rescue_score(self.table, fused)), size=4)
-        return Applied(rule, rule.matched_rows(self.table, fused, best), self.table, fused)
+        return Applied(rule, _read_only(rule.matched_rows(self.table, fused, best)), self.table, fused)
 
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
@@ -185,7 +191,7 @@ class Explorer:
                 return self._kept[key]
         value = make()
         if isinstance(value, np.ndarray):
-            value.flags.writeable = False
+            _read_only(value)
         with self._keeping:
             same_kind = [k for k in self._kept if k[0] == key[0] and k != key]
             for old in same_kind[:max(0, len(same_kind) - size + 1)]:
@@ -322,9 +328,13 @@ def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:
 def _binned(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's bin on the threshold grid (see grid_bins) and how many rows each bin holds, read-only."""
     bins = grid_bins(scores, GRID)
-    counts = np.bincount(bins[bins >= 0], minlength=len(GRID))
-    bins.flags.writeable = counts.flags.writeable = False
-    return bins, counts
+    return _read_only(bins), _read_only(np.bincount(bins[bins >= 0], minlength=len(GRID)))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """`array`, no longer writeable: it is kept and shared between sessions."""
+    array.flags.writeable = False
+    return array
 
 
 def _weights_key(weights: dict[str, float]) -> tuple:

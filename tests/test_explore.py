@@ -121,3 +121,17 @@ def test_the_explorer_loads_no_torch_until_a_photo_search():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_rule_applied_again_is_kept_and_shared_read_only(ex):
+    rule = UnionRule(dict(ex.rule.thresholds), dict(ex.rule.weights), ex.rule.rescue, ex.rule.max_matches,
+                     ex.rule.rescue_by, ex.rule.mutual)
+    first = ex.apply(rule)
+    again = ex.apply(UnionRule.from_dict(rule.to_dict()))  # an equal rule, another object: a page's rerun
+    assert again is first
+    for array in (first.rows, first.query, first.margin, first.mask):
+        assert not array.flags.writeable
+    moved = UnionRule({c: min(t + 0.05, OFF) for c, t in rule.thresholds.items()}, rule.weights, rule.rescue,
+                      rule.max_matches, rule.rescue_by, rule.mutual)
+    assert ex.apply(moved) is not first
+    np.testing.assert_array_equal(ex.apply(moved).mask, moved.matches(ex.table))
