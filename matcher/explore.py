@@ -25,7 +25,7 @@ from matcher.grouping import GroupingConfig, Groups, group_matches
 from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candidates, fused_score, grid_bins
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
-from matcher.pairs import reverse_rows
+from matcher.sorting import argsort_keys
 from matcher.table_store import TABLE_FILE, open_table
 
 
@@ -33,6 +33,7 @@ from matcher.table_store import TABLE_FILE, open_table
 # search needs it) brings torch and timm, whose objects alone double what Streamlit's garbage collection after
 # every script run walks through (about 0.2 s a rerun on 2 cores).
 STRATEGIES_FILE = "strategies.json"
+NEAR_PIECE = 1 << 20  # table rows the review queue scans for uncertain pairs at a time
 
 
 @dataclass
@@ -107,7 +108,6 @@ class Explorer:
         self._keeping = threading.Lock()
         self._position = pd.Index(self.posting_ids)
         self._photo_search = None
-        self._reverse = None
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -275,38 +275,92 @@ class Explorer:
         rule's decision boundary is smallest either side of it. With `groups`:
         the matched pairs group by group, largest groups first, strongest first.
         A pair's margin and match are the better of its two directions.
+        Only the rows that can make the queue are read, never the whole table
+        (a million listings' table has 140 million rows).
         """
-        reverse = self._reverse_rows()
-        has = reverse >= 0
-        margin, match = applied.margin.copy(), applied.mask.copy()
-        margin[has] = np.fmax(margin[has], applied.margin[reverse[has]])
-        match[has] |= applied.mask[reverse[has]]
-        rows = np.flatnonzero((~has | (self.query < self.candidate)) & np.isfinite(margin))
+        wanted = limit + len(decided)
         if groups is None:
-            key = np.abs(margin[rows])
-            wanted = min(len(rows), limit + len(decided))
-            if wanted < len(rows):
-                rows = rows[np.argpartition(key, wanted - 1)[:wanted]]
-            rows = rows[np.argsort(np.abs(margin[rows]), kind="stable")]
+            rows, margin, match = self._uncertain_pairs(applied, wanted)
+            order = np.argsort(np.abs(margin), kind="stable")[:wanted]
         else:
-            rows = rows[match[rows]]
-            size = np.bincount(groups.labels)[groups.labels[self.query[rows]]]
-            rows = rows[np.lexsort((-margin[rows], groups.labels[self.query[rows]], -size))]
+            rows, margin, match = self._pairs(applied, applied.rows)
+            rows, margin, match = rows[match], margin[match], match[match]
+            label = groups.labels[self.query[rows]]
+            order = np.lexsort((-margin, label, -np.bincount(groups.labels)[label]))[:wanted]
+        rows, margin, match = rows[order], margin[order], match[order]  # decided pairs take at most one row each
         a, b = self.query[rows], self.candidate[rows]
         frame = pd.DataFrame({"a": a, "b": b, "posting_id_a": self.posting_ids[a], "posting_id_b": self.posting_ids[b],
-                              "margin": margin[rows], "match": match[rows]})
+                              "margin": margin, "match": match})
         if groups is not None:
-            frame["group"] = groups.ids[a]
+            frame["group"] = groups.ids_of(a)
         if decided:
             pairs = zip(frame["posting_id_a"], frame["posting_id_b"])
             frame = frame[[(x, y) not in decided and (y, x) not in decided for x, y in pairs]]
         return frame.head(limit).reset_index(drop=True)
 
-    def _reverse_rows(self) -> np.ndarray:
-        """The row of (candidate, query) for each row, -1 where the table lacks it; computed once."""
-        if self._reverse is None:
-            self._reverse = reverse_rows(self.query, self.candidate, len(self))
-        return self._reverse
+    def _uncertain_pairs(self, applied: Applied, wanted: int):
+        """At least `wanted` pairs (see _pairs) holding every pair whose margin is nearest zero, where the table has
+        so many: those within `width` of zero, the width doubled until enough are.
+
+        A pair's margin is its better direction's, and a direction's margin its
+        best score's distance past that score's threshold: a pair within `width`
+        has a row with some score within `width` of its threshold, so only
+        those rows are looked at.
+        """
+        scores = {c: sims for c, sims in applied.rule.scores(self.table, applied.fused).items()
+                  if applied.rule.thresholds[c] < OFF}
+        width = 0.005
+        while True:
+            near = [start + np.flatnonzero(self._near(scores, applied.rule.thresholds, width, start))
+                    for start in range(0, len(self.table), NEAR_PIECE)]
+            rows, margin, match = self._pairs(applied, np.concatenate(near) if near else np.zeros(0, np.int64))
+            close = np.abs(margin) < width
+            if close.sum() >= wanted or width > 2 or not scores:
+                return rows[close], margin[close], match[close]
+            width *= 4
+
+    @staticmethod
+    def _near(scores: dict[str, np.ndarray], thresholds: dict[str, float], width: float, start: int) -> np.ndarray:
+        """Whether any score of the piece of rows from `start` lies within `width` of its threshold; a piece at
+        a time, so the temporaries stay in cache (on the whole table each would be half a gigabyte)."""
+        piece = slice(start, start + NEAR_PIECE)
+        near = None
+        for channel, sims in scores.items():
+            close = np.abs(sims[piece] - thresholds[channel]) < width
+            near = close if near is None else near | close
+        return near
+
+    def _pairs(self, applied: Applied, rows: np.ndarray):
+        """The distinct pairs of `rows`, each as its row from the lower position (either direction's row where
+        the table has only one), ascending, with the better direction's margin and match; pairs with no
+        evidence (a margin of -inf) left out."""
+        reverse = self._reverse_of(rows)
+        flip = (reverse >= 0) & (self.query[rows] > self.candidate[rows])
+        rows, reverse = np.where(flip, reverse, rows), np.where(flip, rows, reverse)
+        order = argsort_keys(rows, len(self.table))
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(rows) else order
+        rows, reverse = rows[first], reverse[first]
+        has = reverse >= 0
+        margin, match = applied.margin_at(rows), applied.matched_at(rows)
+        margin[has] = np.fmax(margin[has], applied.margin_at(reverse[has]))
+        match[has] |= applied.matched_at(reverse[has])
+        finite = np.isfinite(margin)
+        return rows[finite], margin[finite], match[finite]
+
+    def _reverse_of(self, rows: np.ndarray) -> np.ndarray:
+        """The row of (candidate, query) for each of `rows`, -1 where the table lacks it: a bisection among the
+        candidate's own rows (the table is sorted by query, then candidate), every row's at once."""
+        wanted, owner = self.query[rows], self.candidate[rows]
+        low, end = self.bounds[owner], self.bounds[owner + 1]
+        high = end.copy()
+        last = max(len(self.table) - 1, 0)
+        while (low < high).any():
+            middle = np.minimum((low + high) // 2, last)
+            before = (low < high) & (self.candidate[middle] < wanted)
+            after = (low < high) & ~before
+            low, high = np.where(before, middle + 1, low), np.where(after, middle, high)
+        found = (low < end) & (self.candidate[np.minimum(low, last)] == wanted)
+        return np.where(found, low, -1)
 
 
 def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:

@@ -73,6 +73,17 @@ class Groups:
             self._ids = _group_ids(self.labels, self._posting_ids)
         return self._ids
 
+    def ids_of(self, positions: np.ndarray) -> np.ndarray:
+        """The group ids of the listings at `positions`, hashing only their groups (every group's id costs
+        seconds at a million listings; a page shows a few)."""
+        if self._ids is not None:
+            return self._ids[positions]
+        wanted = np.zeros(self.labels.max(initial=-1) + 1, bool)
+        wanted[self.labels[positions]] = True
+        members = np.flatnonzero(wanted[self.labels])
+        compact = np.unique(self.labels[members], return_inverse=True)[1]
+        return _group_ids(compact, np.asarray(self._posting_ids)[members])[np.searchsorted(members, positions)]
+
     def __repr__(self) -> str:
         return f"Groups({len(self.labels)} listings, {int(self.labels.max(initial=-1)) + 1} groups, dropped={self.dropped})"
 

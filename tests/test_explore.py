@@ -135,3 +135,40 @@ def test_a_rule_applied_again_is_kept_and_shared_read_only(ex):
                       rule.max_matches, rule.rescue_by, rule.mutual)
     assert ex.apply(moved) is not first
     np.testing.assert_array_equal(ex.apply(moved).mask, moved.matches(ex.table))
+
+
+def whole_table_queue(ex, applied, groups, limit):
+    """The review queue read off every row of the table (margins, matches and both directions of every row)."""
+    from matcher.pairs import reverse_rows
+
+    reverse = reverse_rows(ex.query, ex.candidate, len(ex))
+    has = reverse >= 0
+    margin, match = applied.margin.copy(), applied.mask.copy()
+    margin[has] = np.fmax(margin[has], applied.margin[reverse[has]])
+    match[has] |= applied.mask[reverse[has]]
+    rows = np.flatnonzero((~has | (ex.query < ex.candidate)) & np.isfinite(margin))
+    if groups is None:
+        rows = rows[np.argsort(np.abs(margin[rows]), kind="stable")]
+    else:
+        rows = rows[match[rows]]
+        label = groups.labels[ex.query[rows]]
+        rows = rows[np.lexsort((-margin[rows], label, -np.bincount(groups.labels)[label]))]
+    return rows[:limit], margin[rows[:limit]], match[rows[:limit]]
+
+
+@pytest.mark.parametrize("limit", [5, 60, 100_000])
+def test_the_review_queue_reads_only_the_rows_it_needs_and_gives_what_the_whole_table_does(ex, limit):
+    from matcher.matching import FUSED
+
+    channels = ex.channels[:2]
+    rules = [ex.rule, UnionRule({channels[0]: 0.6, channels[1]: 0.7, FUSED: 0.65},
+                                weights={channels[0]: 0.4, channels[1]: 0.6}, rescue=0.5, mutual=True)]
+    for rule in rules:
+        applied = ex.apply(rule)
+        for groups in (None, ex.groups(applied)):
+            queue = ex.review_queue(applied, groups=groups, limit=limit)
+            rows, margin, match = whole_table_queue(ex, applied, groups, limit)
+            np.testing.assert_array_equal(queue["a"], ex.query[rows])
+            np.testing.assert_array_equal(queue["b"], ex.candidate[rows])
+            np.testing.assert_array_equal(queue["margin"], margin)
+            np.testing.assert_array_equal(queue["match"], match)

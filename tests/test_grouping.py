@@ -262,3 +262,16 @@ def test_shared_counts_match_a_direct_count_of_common_closed_neighbours(dense_li
     pick = rng.choice(len(a), 300, replace=False)
     expected = [len(neighbours[x] & neighbours[y]) for x, y in zip(a[pick], b[pick])]
     np.testing.assert_array_equal(shared_counts(n, a, b, a[pick], b[pick], dense_limit), expected)
+
+
+def test_ids_of_a_few_listings_are_the_ids_of_their_groups():
+    rng = np.random.default_rng(3)
+    n = 300
+    q, c = rng.integers(0, n, 400), rng.integers(0, n, 400)
+    names = [f"p{i}" for i in rng.permutation(n)]
+    score, positions = rng.random(400), rng.integers(0, n, 25)
+    few = group_matches(n, q, c, score, names).ids_of(positions)  # before every id is made
+    everything = group_matches(n, q, c, score, names)
+    np.testing.assert_array_equal(few, everything.ids[positions])
+    np.testing.assert_array_equal(everything.ids_of(positions), everything.ids[positions])
+    assert len(group_matches(n, q, c, score, names).ids_of(np.zeros(0, np.int64))) == 0
