@@ -323,10 +323,16 @@ def shared_counts(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.nda
     shared = np.zeros(len(x), np.int64)
     shared[pair_order] = found
     rest = np.flatnonzero(pad[pair_component] == 0)
-    if len(rest):
-        adjacency = sparse.coo_matrix((np.ones(len(a), np.int32), (a, b)), shape=(n, n))
-        closed = (adjacency + adjacency.T + sparse.identity(n, np.int32, format="csr")).tocsr()
-        shared[rest] = np.asarray(closed[x[rest]].multiply(closed[y[rest]]).sum(axis=1)).ravel()
+    if len(rest):  # sparse products over the large components' listings alone
+        big = np.flatnonzero(pad[component] == 0)
+        compact = np.full(n, -1, np.int64)
+        compact[big] = np.arange(len(big))
+        edges = pad[edge_component] == 0
+        adjacency = sparse.coo_matrix((np.ones(int(edges.sum()), np.int32), (compact[a[edges]], compact[b[edges]])),
+                                      shape=(len(big), len(big)))
+        closed = (adjacency + adjacency.T + sparse.identity(len(big), np.int32, format="csr")).tocsr()
+        rows_x, rows_y = closed[compact[x[rest]]], closed[compact[y[rest]]]
+        shared[rest] = np.asarray(rows_x.multiply(rows_y).sum(axis=1)).ravel()
     return shared
 
 
