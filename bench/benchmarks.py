@@ -239,14 +239,15 @@ def main(argv=None) -> Path:
     parser.add_argument("--doc", type=Path, help="the report (default docs/BENCHMARKS.md, or <out>/BENCHMARKS.md)")
     parser.add_argument("--small", action="store_true", help="tiny sizes: checks the scripts, measures nothing")
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--notes", type=Path, help="a Markdown file placed under the report's heading")
+    parser.add_argument("--notes", type=Path,
+                        help="a Markdown file placed under the report's heading (default: status.md beside the JSON)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         run_benchmarks(args.out, args.small)
     doc = args.doc or (ROOT / "docs" / "BENCHMARKS.md" if args.out == ROOT / "docs" / "bench" else args.out / "BENCHMARKS.md")
-    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-    return write_report(args.out, doc, notes)
+    notes = args.notes or args.out / "status.md"
+    return write_report(args.out, doc, notes.read_text(encoding="utf-8") if notes.is_file() else "")
 
 
 if __name__ == "__main__":
