@@ -1,12 +1,13 @@
 """A built catalogue as the app sees it: the stored neighbour table, loaded once, re-filtered per rule.
 
 Moving a threshold must answer within a few hundred milliseconds on tens of
-thousands of listings, so nothing here runs a model: the table is opened once
-(float32 similarities sorted by query, memory-mapped by matcher.table_store),
-and a rule's matches, groups, scores and threshold sweeps are all array
-operations on it. What a threshold move leaves unchanged is kept between
-calls: the fused score per weights, each score's bins on the threshold grid,
-and recent sweeps (docs/app-benchmark.md).
+thousands of listings (two seconds at a million), so nothing here runs a
+model: the table is opened once (float32 similarities sorted by query, then
+candidate; memory-mapped by matcher.table_store), and a rule's matches, groups,
+scores and threshold sweeps are all array operations on it. What a threshold
+move leaves unchanged is kept between calls: the fused score per weights, each
+score's bins on the threshold grid, recent sweeps, and the last few rules'
+matches (docs/app-benchmark.md, docs/app-benchmark-1m.md).
 """
 from __future__ import annotations
 
