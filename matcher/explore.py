@@ -301,7 +301,7 @@ class Explorer:
 
     def _uncertain_pairs(self, applied: Applied, wanted: int):
         """At least `wanted` pairs (see _pairs) holding every pair whose margin is nearest zero, where the table has
-        so many: those within `width` of zero, the width doubled until enough are.
+        so many: those within `width` of zero, the width widened fourfold until enough are.
 
         A pair's margin is its better direction's, and a direction's margin its
         best score's distance past that score's threshold: a pair within `width`
@@ -339,7 +339,8 @@ class Explorer:
         flip = (reverse >= 0) & (self.query[rows] > self.candidate[rows])
         rows, reverse = np.where(flip, reverse, rows), np.where(flip, rows, reverse)
         order = argsort_keys(rows, len(self.table))
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(rows) else order
+        ordered = rows[order]
+        first = order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(rows) else order  # each pair once
         rows, reverse = rows[first], reverse[first]
         has = reverse >= 0
         margin, match = applied.margin_at(rows), applied.matched_at(rows)

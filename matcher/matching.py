@@ -230,7 +230,7 @@ class RuleScorer:
         self.group_size = np.bincount(codes)[codes]
         # A sweep counts `piece` listings at a time, reading their rows: by position in a table sorted by
         # query (as stored), through `order` otherwise.
-        self.order = np.argsort(self.query, kind="stable") if (np.diff(self.query) < 0).any() else None
+        self.order = np.argsort(self.query, kind="stable") if (self.query[1:] < self.query[:-1]).any() else None
         starts = np.arange(0, self.n + piece, piece).clip(max=self.n)
         self.pieces = np.unique(starts)
         self.piece_rows = np.searchsorted(self.query if self.order is None else self.query[self.order], self.pieces)
