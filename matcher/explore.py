@@ -42,8 +42,7 @@ class Applied:
     """A rule applied to the table: the matching rows, and each row's margin past its nearest threshold.
 
     A threshold change needs only the matches (a few million rows of a million
-    listings' 140 million): margins over the whole table, and the mask, are
-    computed when first asked for (the review queue's ordering needs them).
+    listings' 140 million): margins are computed for the rows asked about.
     Explorer.apply shares one Applied between sessions, so its arrays are read-only.
     """
 
@@ -65,15 +64,6 @@ class Applied:
         found = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
         return (self.rows[found] == rows) if len(self.rows) else np.zeros(len(rows), bool)
 
-    @functools.cached_property
-    def margin(self) -> np.ndarray:
-        return _read_only(self.rule.margin(self.table, self.fused))
-
-    @functools.cached_property
-    def mask(self) -> np.ndarray:
-        mask = np.zeros(len(self.table), bool)
-        mask[self.rows] = True
-        return _read_only(mask)
 
 
 @dataclass
@@ -218,13 +208,9 @@ class Explorer:
 
     def pair_margin(self, applied: Applied, a: int, b: int) -> float:
         """The rule's margin for the pair (a, b), the better direction; NaN when neither lists the other."""
-        found = []
-        for x, y in ((a, b), (b, a)):
-            start, end = self.bounds[x], self.bounds[x + 1]
-            row = start + np.searchsorted(self.candidate[start:end], y)
-            if row < end and self.candidate[row] == y:
-                found.append(applied.margin_at(np.array([row]))[0])
-        return float(max(found)) if found else float("nan")
+        rows = self._rows_of(np.array([a, b]), np.array([b, a]))
+        rows = rows[rows >= 0]
+        return float(applied.margin_at(rows).max()) if len(rows) else float("nan")
 
     def search_titles(self, words: str, limit: int = 60) -> np.ndarray:
         """Listings whose titles hold every word typed (any case, any order), best covered first."""
@@ -310,13 +296,15 @@ class Explorer:
         """
         scores = {c: sims for c, sims in applied.rule.scores(self.table, applied.fused).items()
                   if applied.rule.thresholds[c] < OFF}
+        if not scores:  # no threshold in use: every margin is -inf, no pair is uncertain
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, bool)
         width = 0.005
         while True:
             near = [start + np.flatnonzero(self._near(scores, applied.rule.thresholds, width, start))
                     for start in range(0, len(self.table), NEAR_PIECE)]
             rows, margin, match = self._pairs(applied, np.concatenate(near) if near else np.zeros(0, np.int64))
             close = np.abs(margin) < width
-            if close.sum() >= wanted or width > 2 or not scores:
+            if close.sum() >= wanted or width > 2:  # past 2, every finite margin is within
                 return rows[close], margin[close], match[close]
             width *= 4
 
@@ -335,7 +323,7 @@ class Explorer:
         """The distinct pairs of `rows`, each as its row from the lower position (either direction's row where
         the table has only one), ascending, with the better direction's margin and match; pairs with no
         evidence (a margin of -inf) left out."""
-        reverse = self._reverse_of(rows)
+        reverse = self._rows_of(self.candidate[rows], self.query[rows])
         flip = (reverse >= 0) & (self.query[rows] > self.candidate[rows])
         rows, reverse = np.where(flip, reverse, rows), np.where(flip, rows, reverse)
         order = argsort_keys(rows, len(self.table))
@@ -349,10 +337,9 @@ class Explorer:
         finite = np.isfinite(margin)
         return rows[finite], margin[finite], match[finite]
 
-    def _reverse_of(self, rows: np.ndarray) -> np.ndarray:
-        """The row of (candidate, query) for each of `rows`, -1 where the table lacks it: a bisection among the
-        candidate's own rows (the table is sorted by query, then candidate), every row's at once."""
-        wanted, owner = self.query[rows], self.candidate[rows]
+    def _rows_of(self, owner: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """The row of each pair (owner, wanted), -1 where the table lacks it: a bisection among the owner's rows
+        (the table is sorted by query, then candidate), every pair's at once."""
         low, end = self.bounds[owner], self.bounds[owner + 1]
         high = end.copy()
         last = max(len(self.table) - 1, 0)

@@ -250,16 +250,15 @@ class RuleScorer:
 
     def sweep(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins: np.ndarray | None = None) -> np.ndarray:
         """Mean F1 of `fixed | (scores >= t)` for every t of an ascending grid (cap not applied)."""
-        return self._sweep_means(fixed, scores, grid, bins, ("f1",))["f1"]
+        return self._sweep_means(fixed, scores, grid, bins)["f1"]
 
     def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray,
                      bins: np.ndarray | None = None) -> pd.DataFrame:
         """Mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
-        return pd.DataFrame({"threshold": grid, **self._sweep_means(fixed, scores, grid, bins,
-                                                                    ("precision", "recall", "f1"))})
+        return pd.DataFrame({"threshold": grid, **self._sweep_means(fixed, scores, grid, bins)})
 
-    def _sweep_means(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins, wanted) -> dict:
-        """The mean over listings of each `wanted` score at every grid threshold.
+    def _sweep_means(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins) -> dict:
+        """Mean precision, recall and F1 over listings at every grid threshold.
 
         Each extra row is binned by the highest grid value it passes; a listing's
         predicted and correct set sizes (itself included) at every threshold are
@@ -269,7 +268,7 @@ class RuleScorer:
         """
         bins = grid_bins(scores, grid) if bins is None else bins
         g = len(grid)
-        sums = {name: np.zeros(g) for name in wanted}
+        sums = {name: np.zeros(g) for name in ("precision", "recall", "f1")}
         for lo, hi, start, end in zip(self.pieces[:-1], self.pieces[1:], self.piece_rows[:-1], self.piece_rows[1:]):
             rows = slice(start, end) if self.order is None else self.order[start:end]
             query, piece_bins, piece_fixed, same = self.query[rows] - lo, bins[rows], fixed[rows], self.same[rows]
@@ -281,8 +280,8 @@ class RuleScorer:
             predicted = (np.bincount(query[piece_fixed], minlength=m) + 1)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
             correct = (np.bincount(query[piece_fixed & same], minlength=m) + 1)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
             counted = scores_from_counts(predicted, correct, self.group_size[lo:hi, None])
-            for name in wanted:
-                sums[name] += getattr(counted, name).sum(axis=0)
+            for name, total in sums.items():
+                total += getattr(counted, name).sum(axis=0)
         return {name: total / self.n for name, total in sums.items()}
 
     def none_f1(self, fixed: np.ndarray) -> float:

@@ -13,14 +13,21 @@ def ex(demo_build):
     return Explorer(demo_build / "demo" / "model")
 
 
+def mask_of(applied):
+    """Which table rows an applied rule matches, as a mask over the whole table."""
+    mask = np.zeros(len(applied.table), bool)
+    mask[applied.rows] = True
+    return mask
+
+
 def test_a_rule_gives_the_engines_matches_groups_and_scores(ex):
     applied = ex.apply(ex.rule)
-    np.testing.assert_array_equal(applied.mask, ex.rule.matches(ex.table))
+    np.testing.assert_array_equal(mask_of(applied), ex.rule.matches(ex.table))
     groups = ex.groups(applied)
     expected = group_table(ex.table, ex.rule, ex.posting_ids, config=ex.grouping)
     np.testing.assert_array_equal(groups.labels, expected.labels)
     summary = ex.summary(applied, groups)
-    assert summary.pairs == applied.mask.sum()
+    assert summary.pairs == mask_of(applied).sum()
     assert summary.groups == (np.bincount(groups.labels) > 1).sum()
     assert (summary.sizes.index * summary.sizes).sum() == (np.bincount(groups.labels)[groups.labels] > 1).sum()
     assert summary.scores.mean_f1 == pytest.approx(RuleScorer(ex.table, ex.labels).rule_scores(ex.rule).mean_f1)
@@ -39,12 +46,12 @@ def test_a_sweep_matches_the_rule_at_each_threshold(ex):
 
 def test_neighbours_come_with_every_score_and_the_reason(ex):
     applied = ex.apply(ex.rule)
-    position = int(ex.query[applied.mask][0])
+    position = int(ex.query[applied.rows][0])
     near = ex.neighbours(position, applied)
     assert set(ex.channels) <= set(near.columns)
     assert near["match"].iloc[0] and near["reason"].iloc[0].startswith("match")
     assert (~near["match"]).any() and near.loc[~near["match"], "reason"].str.startswith("no match").all()
-    assert near["match"].sum() == applied.mask[ex.bounds[position]:ex.bounds[position + 1]].sum()
+    assert near["match"].sum() == mask_of(applied)[ex.bounds[position]:ex.bounds[position + 1]].sum()
     off = UnionRule({c: OFF for c in ex.channels})
     assert ex.neighbours(position, ex.apply(off))["reason"].str.startswith("no match").all()
 
@@ -86,8 +93,8 @@ def test_kept_fused_scores_bins_and_sweeps_give_what_computing_afresh_does(ex):
                      rescue=0.5)
     for _ in range(2):  # the second time from what the explorer kept
         applied = ex.apply(rule)
-        np.testing.assert_array_equal(applied.mask, rule.matches(ex.table))
-        np.testing.assert_array_equal(applied.margin, rule.margin(ex.table))
+        np.testing.assert_array_equal(mask_of(applied), rule.matches(ex.table))
+        np.testing.assert_array_equal(applied.margin_at(np.arange(len(ex.table))), rule.margin(ex.table))
         np.testing.assert_array_equal(ex.score(rule, FUSED), fused_score(ex.table, rule.weights))
         for channel in rule.thresholds:
             sweep = ex.sweep(rule, channel)
@@ -129,12 +136,12 @@ def test_a_rule_applied_again_is_kept_and_shared_read_only(ex):
     first = ex.apply(rule)
     again = ex.apply(UnionRule.from_dict(rule.to_dict()))  # an equal rule, another object: a page's rerun
     assert again is first
-    for array in (first.rows, first.query, first.margin, first.mask):
+    for array in (first.rows, first.query):
         assert not array.flags.writeable
     moved = UnionRule({c: min(t + 0.05, OFF) for c, t in rule.thresholds.items()}, rule.weights, rule.rescue,
                       rule.max_matches, rule.rescue_by, rule.mutual)
     assert ex.apply(moved) is not first
-    np.testing.assert_array_equal(ex.apply(moved).mask, moved.matches(ex.table))
+    np.testing.assert_array_equal(mask_of(ex.apply(moved)), moved.matches(ex.table))
 
 
 def whole_table_queue(ex, applied, groups, limit):
@@ -143,9 +150,9 @@ def whole_table_queue(ex, applied, groups, limit):
 
     reverse = reverse_rows(ex.query, ex.candidate, len(ex))
     has = reverse >= 0
-    margin, match = applied.margin.copy(), applied.mask.copy()
-    margin[has] = np.fmax(margin[has], applied.margin[reverse[has]])
-    match[has] |= applied.mask[reverse[has]]
+    margin, match = applied.rule.margin(ex.table, applied.fused), mask_of(applied)
+    margin[has] = np.fmax(margin[has], margin[reverse[has]])
+    match[has] |= match[reverse[has]]
     rows = np.flatnonzero((~has | (ex.query < ex.candidate)) & np.isfinite(margin))
     if groups is None:
         rows = rows[np.argsort(np.abs(margin[rows]), kind="stable")]
@@ -172,3 +179,16 @@ def test_the_review_queue_reads_only_the_rows_it_needs_and_gives_what_the_whole_
             np.testing.assert_array_equal(queue["b"], ex.candidate[rows])
             np.testing.assert_array_equal(queue["margin"], margin)
             np.testing.assert_array_equal(queue["match"], match)
+
+
+def test_a_pairs_margin_is_its_better_direction_and_nan_for_a_pair_the_table_lacks(ex):
+    applied = ex.apply(ex.rule)
+    margin = applied.rule.margin(ex.table, applied.fused)
+    for row in np.random.default_rng(0).choice(len(ex.table), 40, replace=False):
+        a, b = int(ex.query[row]), int(ex.candidate[row])
+        back = np.flatnonzero((ex.query == b) & (ex.candidate == a))
+        expected = max(margin[row], *margin[back])
+        assert ex.pair_margin(applied, a, b) == pytest.approx(expected) == ex.pair_margin(applied, b, a)
+    listed = set(zip(ex.query.tolist(), ex.candidate.tolist()))
+    a, b = next((0, j) for j in range(1, len(ex)) if (0, j) not in listed and (j, 0) not in listed)
+    assert np.isnan(ex.pair_margin(applied, a, b))
