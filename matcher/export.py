@@ -57,8 +57,29 @@ def export_frame(fmt: str, groups: Groups, posting_ids, decisions: pd.DataFrame)
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy in which every text cell a spreadsheet would run as a formula starts with an apostrophe."""
-    return frame.map(lambda cell: "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell)
+    """A copy in which every text cell a spreadsheet would run as a formula starts with an apostrophe.
+
+    Column by column, not cell by cell: a million-listing export has five million cells (4 s one at a time).
+    """
+    out = frame.copy()
+    for column in out.columns:
+        cells = out[column]
+        if cells.dtype.kind in "biufcmM":  # numbers and times are never formulas
+            continue
+        formula = _formulas(cells)
+        if formula.any():
+            cells = cells.astype(object)
+            cells[formula] = ["'" + cell for cell in cells[formula]]
+            out[column] = cells
+    return out
+
+
+def _formulas(cells: pd.Series) -> np.ndarray:
+    """Which cells are text a spreadsheet would run as a formula."""
+    try:
+        return cells.str.startswith(FORMULA_STARTS).fillna(False).astype(bool).to_numpy()
+    except (AttributeError, TypeError):  # text mixed with other values: tested one by one
+        return np.array([isinstance(cell, str) and cell.startswith(FORMULA_STARTS) for cell in cells], bool)
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from matcher.cli import main
-from matcher.export import (csv_bytes, export_frame, export_groups, groups_frame, neutralise, submission_frame,
-                            write_csv)
+from matcher.export import (FORMULA_STARTS, csv_bytes, export_frame, export_groups, groups_frame, neutralise,
+                            submission_frame, write_csv)
 from matcher.grouping import GroupingConfig, group_id
 from matcher.matching import UnionRule
 from matcher.review import ReviewStore
@@ -101,6 +101,15 @@ def test_formula_cells_are_neutralised(cell, safe):
     frame = pd.DataFrame({"text": [cell], "number": [-1]})
     assert neutralise(frame).values.tolist() == [[safe, -1]]
     assert frame["text"].iat[0] == cell                      # the caller's frame is left alone
+
+
+def test_columns_of_every_kind_are_neutralised_cell_by_cell_rule():
+    frame = pd.DataFrame({"text": ["=1", "x", "@a"], "category": pd.Series(["+1", "b", "+1"], dtype="category"),
+                          "mixed": ["-x", 2.5, None], "empty": [None] * 3, "number": [-1, 2, 3],
+                          "time": pd.to_datetime(["2026-01-01"] * 3, utc=True)})
+    one_by_one = frame.map(lambda c: "'" + c if isinstance(c, str) and c.startswith(FORMULA_STARTS) else c)
+    assert neutralise(frame).values.tolist() == one_by_one.values.tolist()
+    assert neutralise(frame)["text"].tolist() == ["'=1", "x", "'@a"] and frame["text"].iat[0] == "=1"
 
 
 def test_written_csv_is_utf8_with_every_text_cell_neutralised(tmp_path):
