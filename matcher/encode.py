@@ -26,6 +26,8 @@ class Encoded:
     # HNSW indexes already built over a channel's rows (fusion's, for its blending), which the channel's own
     # neighbour search then uses rather than building another
     indexes: dict = field(default_factory=dict)
+    # neighbour lists already searched (fusion's combined rows, searched once for blending and the table)
+    searched: dict[str, np.ndarray] = field(default_factory=dict)
     problems: list = field(default_factory=list)  # photos the image channel could not read
 
 

