@@ -194,6 +194,10 @@ def growth(sizes, values) -> float | None:
     return float(np.polyfit(np.log(sizes[keep]), np.log(values[keep]), 1)[0])
 
 
+def _what(run: dict) -> tuple:
+    return run["size"], frozenset(run["seconds"]), engine_of(run)
+
+
 def fits(runs: list[dict], stages) -> dict:
     """Each stage's exponent of time and of peak memory, over the runs that measured it, and the total's over the
     runs that measured every stage."""
@@ -232,10 +236,10 @@ def main(argv=None) -> dict:
         runs.append(json.loads(done.stdout.splitlines()[-1]))
         print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {', '.join(runs[-1]['seconds'])}, "
               f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
-    if args.keep:  # a kept run of the same size and stages is replaced
+    if args.keep:  # a kept run of the same size, stages and engine is replaced
         kept = json.loads(args.keep.read_text())["runs"]
-        measured = {(r["size"], frozenset(r["seconds"])) for r in runs}
-        runs += [r for r in kept if (r["size"], frozenset(r["seconds"])) not in measured]
+        measured = {_what(r) for r in runs}
+        runs += [r for r in kept if _what(r) not in measured]
     runs.sort(key=lambda r: (r["size"], -len(r["seconds"])))
     engine = args.engine or engine_commit()
     fitted = [r for r in runs if engine_of(r) == engine]  # kept runs of other code are shown, not fitted
