@@ -145,7 +145,8 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              "terms left out of the candidate search beyond), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
-             "stages alone shows — for the others. Engine: the last commit that changed the code the stages run; "
+             "stages alone shows — for the others. Engine: the last commit that changed the code the stages run (?: "
+             "unknown, the working tree differed from the commit); "
              f"the exponents are fitted over the runs of engine {scale.get('fitted_engine', '?')}.", "",
              "| listings | commit | engine | table rows | rows per listing | Parquet MiB | "
              + " | ".join(f"{s} s" for s in stages) + " | total s | peak GiB |", "|---" * (len(stages) + 8) + "|"]
@@ -154,7 +155,7 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
         total = f"{sum(r['seconds'][s] for s in stages):.1f}" if whole else "—"
         table = (f"{r['rows']:,} | {r['rows'] / r['size']:.0f} | {r['table_bytes'] / 2**20:,.0f}" if "rows" in r
                  else "— | — | —")
-        lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r.get('engine', '')} | {table} | "
+        lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r.get('engine') or '?'} | {table} | "
                      + " | ".join(f"{r['seconds'][s]:.1f}" if s in r["seconds"] else "—" for s in stages)
                      + f" | {total} | {r['max_rss_bytes'] / GIB:.2f} |")
     beyond = scale.get("beyond_cutoff", {})

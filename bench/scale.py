@@ -241,6 +241,8 @@ def main(argv=None) -> dict:
         measured = {_what(r) for r in runs}
         runs += [r for r in kept if _what(r) not in measured]
     runs.sort(key=lambda r: (r["size"], -len(r["seconds"])))
+    for run in runs:
+        run["engine"] = engine_of(run)  # None: measured on a working tree that differed from its commit
     engine = args.engine or engine_commit()
     fitted = [r for r in runs if engine_of(r) == engine]  # kept runs of other code are shown, not fitted
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
