@@ -59,7 +59,7 @@ def export_frame(fmt: str, groups: Groups, posting_ids, decisions: pd.DataFrame)
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy in which every text cell a spreadsheet would run as a formula starts with an apostrophe.
 
-    Column by column, not cell by cell: a million-listing export has five million cells (4 s one at a time).
+    Column by column, not cell by cell: a million-listing export has five million cells.
     """
     out = frame.copy()
     for column in out.columns:

@@ -396,7 +396,7 @@ def _stale(frame: pd.DataFrame, fingerprints: dict[str, str] | None) -> pd.Serie
         return pd.Series(False, index=frame.index)
     stale = pd.Series(False, index=frame.index)
     for side in ("a", "b"):
-        # looked up one decision at a time: Series.map(dict) first copies the dict (a million listings: 1 s)
+        # looked up one decision at a time: Series.map(dict) first turns the whole dict into a Series (a million)
         now = pd.Series([fingerprints.get(p) for p in frame[f"posting_id_{side}"]], index=frame.index, dtype=object)
         seen = frame[f"fingerprint_{side}"]
         stale |= now.isna() | (seen.notna() & (seen != now))
