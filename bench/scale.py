@@ -223,8 +223,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--engine", help="fit the runs of this engine (default: the one checked out)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
-    parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs of other sizes join these "
-                                                   "(remeasure some sizes without rerunning the rest)")
+    parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs join these, but for those of "
+                                                   "a size, stages and engine measured again")
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(one_size(args.one, args.recall_queries, stages=args.stages)))
@@ -244,7 +244,7 @@ def main(argv=None) -> dict:
     for run in runs:
         run["engine"] = engine_of(run)  # None: measured on a working tree that differed from its commit
     engine = args.engine or engine_commit()
-    fitted = [r for r in runs if engine_of(r) == engine]  # kept runs of other code are shown, not fitted
+    fitted = [r for r in runs if r["engine"] == engine]  # kept runs of other code are shown, not fitted
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_engine": engine,
