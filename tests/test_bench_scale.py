@@ -66,7 +66,7 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     assert [r["size"] for r in scale["runs"]] == [1000, 2000]
     for run in scale["runs"]:
         assert run["rows"] >= 51 * run["size"] and run["peak_bytes"]["table"] > 0
-        assert run["tfidf_pruned_terms"] == {"tfidf_word": 0, "tfidf_char": 0}  # exact within its budget
+        assert run["tfidf_left_out"] == {"tfidf_word": 0, "tfidf_char": 0}  # exact within its budget
         for recall_of_channel in run["tfidf_recall"].values():  # short of 1 only by ties at the 51st
             assert recall_of_channel["matchable"] == 1.0 and recall_of_channel["recall@51"] > 0.98
             assert recall_of_channel["queries"] == 300

@@ -4,7 +4,7 @@ import scipy.sparse as sp
 
 from matcher.demo import plan_demo
 from matcher.index import drop_self, exact_search
-from matcher.sparse_search import affordable_terms, row_dots, sparse_self_knn, sparse_top_k
+from matcher.sparse_search import PREFIX_NORM, indexed_part, row_dots, sparse_self_knn, sparse_top_k
 from matcher.text import create_channel
 
 K = 6
@@ -42,35 +42,47 @@ def test_within_its_budget_the_self_join_is_exact(char_rows):
     np.testing.assert_allclose(np.nan_to_num(sims), truth_sims, atol=1e-6)  # NaN: no shared term
 
 
-def test_affordable_terms_leave_out_the_commonest_within_the_budget():
-    df = np.array([5, 100, 1, 40, 7])
-    searched = affordable_terms(df, budget=5 ** 2 + 1 + 7 ** 2 + 40 ** 2)
-    assert searched.tolist() == [True, False, True, True, True]
-    assert not affordable_terms(df, budget=0).any()
+def test_beyond_its_budget_each_row_indexes_all_but_its_commonest_terms():
+    rows = sp.csr_matrix(np.array([[0.3, 0.1, 0.9, 0.3],  # document frequencies: 5, 2, 4, 3
+                                   [0.6, 0, 0, 0.8],
+                                   [0, 0, 1, 0],
+                                   [1, 0, 0, 0],
+                                   [0.6, 0, 0.8, 0],
+                                   [0.2, np.sqrt(0.88), 0.2, 0.2]], np.float32))
+    indexed = indexed_part(rows, flops_per_row=0).toarray()
+    assert PREFIX_NORM ** 2 == pytest.approx(0.16)
+    assert indexed[0] == pytest.approx([0, 0.1, 0.9, 0.3])  # the commonest term, 0.09 of the squared weight
+    assert indexed[5] == pytest.approx([0, np.sqrt(0.88), 0, 0])  # three common terms, 0.12 together
+    np.testing.assert_array_equal(indexed[1:5], rows.toarray()[1:5])  # the commonest term alone is 0.16 or more
+    assert indexed_part(rows, flops_per_row=10 ** 6) is rows  # within the budget: exact
 
 
-def test_beyond_its_budget_the_search_is_pruned_but_scored_exactly(char_rows):
+def test_beyond_its_budget_the_search_is_filtered_but_scored_exactly(char_rows):
     n = char_rows.shape[0]
     budget = full_flops(char_rows) / n / 20
-    df = np.bincount(char_rows.indices, minlength=char_rows.shape[1])
-    assert (~affordable_terms(df, budget * n)).sum() > 10  # the commonest n-grams leave the candidate search
+    assert indexed_part(char_rows, budget).nnz < 0.8 * char_rows.nnz  # the commonest n-grams leave the index
     ids, sims = sparse_self_knn(char_rows, K + 1, flops_per_row=budget)
     ids, sims = drop_self(ids, sims, K, self_ids=np.arange(n))
     truth_ids, truth_sims = drop_self(*exact_search(char_rows, char_rows, K + 1), K)
     found = ids >= 0
     np.testing.assert_allclose(sims[found], row_dots(char_rows, np.nonzero(found)[0], ids[found]), atol=1e-6)
     assert (np.diff(np.nan_to_num(sims, nan=-1), axis=1) <= 1e-6).all()
-    close = truth_sims >= 0.5
+    close = truth_sims >= PREFIX_NORM  # each shares an indexed term with its query
     hits = [np.isin(t[c], i).sum() for t, c, i in zip(truth_ids, close, ids)]
-    assert sum(hits) / close.sum() > 0.95
+    assert sum(hits) / close.sum() > 0.99
 
 
-def test_a_row_made_of_common_terms_only_is_searched_exactly(char_rows):
+def test_listings_made_of_common_terms_only_find_each_other(char_rows):
     df = np.bincount(char_rows.indices, minlength=char_rows.shape[1])
     commonest = np.argsort(-df)[:30]
-    common = sp.csr_matrix((np.full(30, 1 / np.sqrt(30), np.float32), commonest, [0, 30]), shape=(1, char_rows.shape[1]))
-    rows = sp.vstack([char_rows, common, common]).tocsr()
+    variants = [commonest] + [np.delete(commonest, drop) for drop in (0, 10, 20)]
+    common = sp.vstack([sp.csr_matrix((np.full(len(v), 1 / np.sqrt(len(v)), np.float32), v, [0, len(v)]),
+                                      shape=(1, char_rows.shape[1])) for v in variants])
+    rows = sp.vstack([char_rows, common]).tocsr()
     budget = full_flops(char_rows) / char_rows.shape[0] / 20
     ids, sims = sparse_self_knn(rows, K + 1, flops_per_row=budget)
-    truth_ids, truth_sims = exact_search(rows[-2:], rows, K + 1)
-    np.testing.assert_allclose(np.nan_to_num(sims[-2:]), truth_sims, atol=1e-6)
+    truth_ids, truth_sims = exact_search(rows[-4:], rows, K + 1)
+    close = truth_sims >= PREFIX_NORM
+    assert close.sum(axis=1).min() >= 4  # each other, at cosine 0.98 or more
+    for found_sims, truth_sim, near in zip(sims[-4:], truth_sims, close):
+        np.testing.assert_allclose(found_sims[:near.sum()], truth_sim[near], atol=1e-6)
