@@ -190,6 +190,13 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
                      f"{r['seconds']['knn_tfidf_word']:.1f} | {_left_out(r, 'tfidf_word')} | {word['recall@51']:.3f} | "
                      f"{word['matchable']:.3f} | {r['seconds']['knn_tfidf_char']:.1f} | {_left_out(r, 'tfidf_char')} | "
                      f"{char['recall@51']:.3f} | {char['matchable']:.3f} |")
+    lines += ["", "TF-IDF's growth exponents (time) by engine, each over the sizes that engine ran:", "",
+              "| engine | sizes | word | char |", "|---|---|---|---|"]
+    for engine, fitted in scale.get("by_engine", {}).items():
+        sizes = sorted({r["size"] for r in runs if r.get("engine") == engine and "knn_tfidf_char" in r["seconds"]})
+        if len(sizes) > 1:
+            lines.append(f"| {engine} | {', '.join(f'{n:,}' for n in sizes)} | "
+                         f"{_fmt(fitted['growth_time']['knn_tfidf_word'])} | {_fmt(fitted['growth_time']['knn_tfidf_char'])} |")
     figures = {}
     for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),
                               ("scale_memory", "peak resident GiB", lambda r, s: r["peak_bytes"][s] / GIB)):

@@ -247,7 +247,9 @@ def main(argv=None) -> dict:
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_engine": engine,
-              **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES)}
+              **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES),
+              "by_engine": {e: fits([r for r in runs if r["engine"] == e], STAGES)  # each engine's own growth
+                            for e in sorted({r["engine"] for r in runs} - {None})}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     return report

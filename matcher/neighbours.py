@@ -37,7 +37,7 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     others get -1 ids, as do places beyond a sparse row's last neighbour that
     shares a term. With `index`, dense rows are searched there; without,
     exactly; sparse rows by matcher.sparse_search (exact within a budget of
-    work per listing, pruned of the commonest terms beyond it).
+    work per listing, prefix-filtered beyond it).
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
