@@ -11,7 +11,6 @@ matches (docs/app-benchmark.md, docs/app-benchmark-1m.md).
 """
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -48,13 +47,9 @@ class Applied:
 
     rule: UnionRule
     rows: np.ndarray                  # the matching rows' positions, ascending
+    query: np.ndarray = field(repr=False)  # the listing each matching row belongs to
     table: pd.DataFrame = field(repr=False)
     fused: np.ndarray | None = field(default=None, repr=False)  # the rule's fused score, when it has weights
-
-    @functools.cached_property
-    def query(self) -> np.ndarray:
-        """The listing each matching row belongs to (grouping and the summary both read it)."""
-        return _read_only(self.table["query"].to_numpy()[self.rows])
 
     def margin_at(self, rows: np.ndarray) -> np.ndarray:
         return self.rule.margin(self.table, self.fused, rows)
@@ -125,13 +120,14 @@ class Explorer:
         if rule.rescue < OFF and len(self.table):  # each listing's best candidate, kept per rescue score
             key = ("best", rule.rescue_by, _weights_key(rule.weights) if rule.rescue_by == FUSED else ())
             best = self._keep(key, lambda: best_candidates(self.table, rule.rescue_score(self.table, fused)), size=4)
-        return Applied(rule, _read_only(rule.matched_rows(self.table, fused, best)), self.table, fused)
+        rows, query = rule.matched(self.table, fused, best)
+        return Applied(rule, _read_only(rows), _read_only(query), self.table, fused)
 
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
         rows = applied.rows
         return group_matches(len(self), applied.query, self.candidate[rows], applied.margin_at(rows),
-                             self.posting_ids, decisions, config or self.grouping)
+                             self._position, decisions, config or self.grouping)
 
     def summary(self, applied: Applied, groups: Groups) -> Summary:
         size = np.bincount(groups.labels)

@@ -16,16 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-
+from matcher.graph import best_per_key, capped_walk, closed_overlaps, components
 from matcher.metric import group_codes, score_matches
 from matcher.sorting import argsort_keys
 
 DECISIONS = ("confirmed", "rejected")
-_PADS = np.unique(np.round(2 ** np.arange(1, 8.5, 0.25)).astype(np.int64))  # padded sizes 2..304, at most 19% apart
-DENSE_COMPONENT = int(_PADS[-1])  # the largest component whose overlaps are counted by dense products (shared_counts)
-_DENSE_BYTES = 64 << 20  # the dense matrices of one batch
 
 
 @dataclass
@@ -82,7 +77,7 @@ class Groups:
         wanted[self.labels[positions]] = True
         members = np.flatnonzero(wanted[self.labels])
         compact = np.unique(self.labels[members], return_inverse=True)[1]
-        return _group_ids(compact, np.asarray(self._posting_ids)[members])[np.searchsorted(members, positions)]
+        return _group_ids(compact, self._posting_ids[members])[np.searchsorted(members, positions)]
 
     def __repr__(self) -> str:
         return f"Groups({len(self.labels)} listings, {int(self.labels.max(initial=-1)) + 1} groups, dropped={self.dropped})"
@@ -104,109 +99,27 @@ def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.nd
 
     `decisions` holds (posting_id_a, posting_id_b, decision) rows, decision "confirmed" or "rejected"
     (a DataFrame with those columns, or any iterable of triples); the last decision on a pair wins.
+    `posting_ids`: a sequence, or a pd.Index whose lookup table is kept between calls (see _decision_pairs).
     """
     config = config or GroupingConfig()
-    posting_ids = np.asarray(posting_ids)  # read as strings only where decisions name them (a million: 0.1 s)
     a, b, score = _unique_pairs(n, query, candidate, score)
     bridge = _weak_bridges(n, a, b, config)
     confirmed, rejected, unknown = _decision_pairs(decisions, posting_ids)
-
-    forest = _Forest(n)
-    for x, y in confirmed:
-        forest.union(forest.find(x), forest.find(y))
-    conflicts = forest.forbid(rejected)
-    dropped = {"size": 0, "bridge": int(bridge.sum()), "rejected": 0, "unknown_decisions": unknown,
-               "conflicts": conflicts}
     a, b, score = a[~bridge], b[~bridge], score[~bridge]
     # Pairs only ever merge within a connected component of all the pairs. A component no larger than
     # max_size and free of rejected pairs is merged whole, whatever the order: only the others need
-    # the strongest-first walk below (few, on real catalogues), which gives exactly what walking every pair would.
+    # the strongest-first walk (few, on real catalogues; sorting every pair would cost more than walking them),
+    # which gives exactly what walking every pair would.
     component, guarded = _guarded_components(n, a, b, confirmed, rejected, config.max_size)
-    walk, inside = guarded[a], np.flatnonzero(guarded)
-    _walk(forest, a[walk], b[walk], score[walk], inside, confirmed, rejected, config.max_size, dropped)
-    roots = n + component  # a merged component's listings share one root, distinct from any listing's
-    roots[inside] = [forest.find(i) for i in inside.tolist()]
-    return _groups(roots, posting_ids, dropped)
-
-
-def _walk(forest: "_Forest", a: np.ndarray, b: np.ndarray, score: np.ndarray, inside: np.ndarray,
-          confirmed, rejected, max_size: int, dropped: dict) -> None:
-    """Merge the pairs (a, b) of the guarded components (listings `inside`) strongest first, each merge refused
-    when it would grow a group past `max_size` or join a rejected pair; counts refusals in `dropped`.
-
-    Walking pair by pair is Python's work, so as much as possible is decided at
-    once: the longest run of strongest pairs no guard could refuse is merged as
-    the connected components it makes (see _safe_run); of the pairs after it,
-    those whose fate is already sealed are counted without a walk.
-    """
+    walk = guarded[a]
+    a, b, score = a[walk], b[walk], score[walk]
     order = np.lexsort((b, a, -score))
-    local = np.full(len(forest.parent), -1, np.int64)
-    local[inside] = np.arange(len(inside))
-    x, y = local[a[order]], local[b[order]]
-    merged = _safe_run(len(inside), x, y, local[_as_pairs(confirmed)], local[_as_pairs(rejected)], max_size)
-    for i, j in zip(inside.tolist(), inside[_first_of(merged, len(merged))].tolist()):
-        forest.union(forest.find(i), forest.find(j))
-    # Of the pairs after the run, those inside one group already would be skipped, and those whose groups
-    # already hold more than max_size listings together refused (groups only grow, and no model merge can
-    # put the two in one group any more): only the others are walked.
-    group_size = np.bincount(merged)
-    rest = merged[x] != merged[y]
-    too_big = rest & (group_size[merged[x]] + group_size[merged[y]] > max_size)
-    dropped["size"] += int(too_big.sum())
-    rest &= ~too_big
-    find, size, banned = forest.find, forest.size, forest.banned  # local names for the loop's sake
-    for i, j in zip(inside[x[rest]].tolist(), inside[y[rest]].tolist()):
-        ra, rb = find(i), find(j)
-        if ra == rb:
-            continue
-        if size[ra] + size[rb] > max_size:
-            dropped["size"] += 1
-        elif rb in banned.get(ra, ()):
-            dropped["rejected"] += 1
-        else:
-            forest.union(ra, rb)
-
-
-def _safe_run(m: int, x: np.ndarray, y: np.ndarray, confirmed: np.ndarray, rejected: np.ndarray,
-              max_size: int) -> np.ndarray:
-    """The groups after, in each component, the longest run of its first pairs (x, y) that no guard could
-    refuse, as a label per listing (0..m-1: the listings of the guarded components; `confirmed` and
-    `rejected` pairs among them).
-
-    While every group that the confirmed pairs and a component's first k pairs
-    make holds at most `max_size` listings and joins no rejected pair that the
-    confirmed pairs had not joined already, walking those k pairs one at a time
-    would merge at every one (a merge stays inside such a group). Both
-    conditions only fail more as k grows, and components never interact, so
-    each component's k is found by its own bisection, all of them in step: one
-    connected-components pass over these few listings per step.
-    """
-    confirmed = confirmed[(confirmed >= 0).all(axis=1)]
-    rejected = rejected[(rejected >= 0).all(axis=1)]
-
-    def groups(pairs: np.ndarray) -> np.ndarray:
-        rows, cols = np.r_[confirmed[:, 0], x[pairs]], np.r_[confirmed[:, 1], y[pairs]]
-        graph = sparse.coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(m, m)).tocsr()
-        return connected_components(graph, directed=False)[1]
-
-    before = groups(np.zeros(len(x), bool))
-    component = groups(np.ones(len(x), bool))
-    count = int(component.max(initial=-1)) + 1
-    unit = component[x]  # each pair's component
-    length = np.bincount(unit, minlength=count)
-    rank = np.empty(len(x), np.int64)  # each pair's place in its component's walk
-    rank[argsort_keys(unit, count)] = np.arange(len(x)) - np.repeat(np.cumsum(length) - length, length)
-    low, high = np.zeros(count, np.int64), length
-    while (low < high).any():
-        middle = (low + high + 1) // 2
-        taken = rank < middle[unit]
-        labels = groups(taken)
-        unsafe = np.zeros(count, bool)
-        unsafe[unit[taken & (np.bincount(labels)[labels[x]] > max_size)]] = True
-        joined = (labels[rejected[:, 0]] == labels[rejected[:, 1]]) & (before[rejected[:, 0]] != before[rejected[:, 1]])
-        unsafe[component[rejected[joined, 0]]] = True
-        low, high = np.where(unsafe, low, middle), np.where(unsafe, middle - 1, high)
-    return groups(rank < low[unit])
+    walked, too_big, refused, conflicts = capped_walk(n, a[order], b[order], confirmed, rejected, config.max_size)
+    dropped = {"size": int(too_big), "bridge": int(bridge.sum()), "rejected": int(refused),
+               "unknown_decisions": unknown, "conflicts": int(conflicts)}
+    # Both name each group by one of its listings: a component merged whole, and the walk's groups.
+    return _groups(np.where(guarded, walked, component), posting_ids if isinstance(posting_ids, pd.Index)
+                   else np.asarray(posting_ids), dropped)
 
 
 def _as_pairs(pairs) -> np.ndarray:
@@ -256,13 +169,7 @@ def _unique_pairs(n: int, query, candidate, score) -> tuple[np.ndarray, np.ndarr
     if not distinct.all():
         a, b, score = a[distinct], b[distinct], score[distinct]
     key = a * n + b
-    if not len(key):
-        return a, b, score
-    order = argsort_keys(key, n * n)  # one key, sorted packed with its index: 3 times faster than argsort
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    first = order[starts]
-    return a[first], b[first], np.maximum.reduceat(score[order], starts)
+    return best_per_key(key, argsort_keys(key, n * n), score, n)  # keys sorted packed with their index: 3x argsort
 
 
 def _weak_bridges(n: int, a: np.ndarray, b: np.ndarray, config: GroupingConfig) -> np.ndarray:
@@ -278,166 +185,43 @@ def _weak_bridges(n: int, a: np.ndarray, b: np.ndarray, config: GroupingConfig) 
     if not len(dense) or config.min_support <= 0:
         return bridge
     x, y = a[dense], b[dense]
-    shared = shared_counts(n, a, b, x, y)
+    shared = closed_overlaps(n, a, b, x, y)
     bridge[dense] = shared < config.min_support * (sizes[x] + sizes[y] - shared)
     return bridge
 
 
-def shared_counts(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  dense_limit: int = DENSE_COMPONENT) -> np.ndarray:
-    """How many listings the closed match sets of x and y share (each set includes its listing), in the graph
-    of the pairs (a, b); each (x, y) lies in one connected component.
-
-    Counted per component, as its adjacency matrix squared: match graphs are
-    mostly groups of a few to a few tens of listings, whose small dense products,
-    batched by padded size, beat gathering sparse rows for every pair (the
-    million-listing benchmark catalogue: 0.38 s against 0.62 s, and no
-    temporaries of tens of millions of entries). Components over `dense_limit`
-    listings (long chains, a threshold set very low) take the sparse products.
-    """
-    graph = sparse.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)).tocsr()
-    component = connected_components(graph, directed=False)[1]
-    size = np.bincount(component)
-    local = np.empty(n, np.int64)  # each listing's position within its component
-    order = argsort_keys(component, n)
-    local[order] = np.arange(n) - np.repeat(np.cumsum(size) - size, size)
-    pad = np.where(size <= min(dense_limit, DENSE_COMPONENT), _PADS[np.minimum(np.searchsorted(_PADS, size), len(_PADS) - 1)], 0)
-    pair_component, edge_component = component[x], component[a]
-    batch, slot, widths, counts = _batches(np.flatnonzero(np.bincount(pair_component, minlength=len(size))), pad)
-    # Each listing's first cell in its batch's matrices, flattened: a pair (i, j) is cell[i] + local[j].
-    cell = (slot[component] * pad[component] + local) * pad[component]
-    # Edges and pairs in batch order, once: each batch then reads contiguous slices.
-    edge_order, edge_bounds = _by_key(batch[edge_component], len(widths))
-    pair_order, pair_bounds = _by_key(batch[pair_component], len(widths))
-    edge_a, edge_b, pair_x, pair_y = a[edge_order], b[edge_order], x[pair_order], y[pair_order]
-    edge_cells, back_cells = cell[edge_a] + local[edge_b], cell[edge_b] + local[edge_a]
-    pair_cells = cell[pair_x] + local[pair_y]
-    found = np.zeros(len(pair_order), np.int64)
-    for k, (width, count) in enumerate(zip(widths.tolist(), counts.tolist())):
-        e, p = slice(edge_bounds[k], edge_bounds[k + 1]), slice(pair_bounds[k], pair_bounds[k + 1])
-        matrices = np.zeros((count, width, width), np.float32)
-        flat = matrices.reshape(-1)
-        flat[edge_cells[e]] = flat[back_cells[e]] = 1
-        matrices[:, np.arange(width), np.arange(width)] = 1  # closed sets; padding rows meet no listing
-        found[p] = np.matmul(matrices, matrices).reshape(-1)[pair_cells[p]]
-    shared = np.zeros(len(x), np.int64)
-    shared[pair_order] = found
-    rest = np.flatnonzero(pad[pair_component] == 0)
-    if len(rest):  # sparse products over the large components' listings alone
-        big = np.flatnonzero(pad[component] == 0)
-        compact = np.full(n, -1, np.int64)
-        compact[big] = np.arange(len(big))
-        edges = pad[edge_component] == 0
-        adjacency = sparse.coo_matrix((np.ones(int(edges.sum()), np.int32), (compact[a[edges]], compact[b[edges]])),
-                                      shape=(len(big), len(big)))
-        closed = (adjacency + adjacency.T + sparse.identity(len(big), np.int32, format="csr")).tocsr()
-        rows_x, rows_y = closed[compact[x[rest]]], closed[compact[y[rest]]]
-        shared[rest] = np.asarray(rows_x.multiply(rows_y).sum(axis=1)).ravel()
-    return shared
-
-
-def _batches(components: np.ndarray, pad: np.ndarray):
-    """Components (those with pad > 0) in batches of one padded width, each batch's matrices at most
-    _DENSE_BYTES: every component's batch (-1: none) and slot in it, and each batch's width and size."""
-    components = components[pad[components] > 0]
-    components = components[np.argsort(pad[components], kind="stable")]
-    width = pad[components]
-    first = np.r_[True, width[1:] != width[:-1]]
-    rank = np.arange(len(components)) - np.maximum.accumulate(np.where(first, np.arange(len(components)), 0))
-    per = np.maximum(1, _DENSE_BYTES // (4 * width * width))
-    new = first | (rank % per == 0)
-    batch, slot = np.full(len(pad), -1), np.full(len(pad), -1)
-    batch[components] = np.cumsum(new) - 1
-    slot[components] = rank % per
-    return batch, slot, width[new], np.diff(np.r_[np.flatnonzero(new), len(components)])
-
-
-def _by_key(keys: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The indices of `keys` with a value in 0..count-1, ordered by it, and where each value's run starts."""
-    if count < 2 ** 15:
-        keys = keys.astype(np.int16)  # a stable sort of 16-bit keys is a radix sort: linear
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(count + 1))
-    return order[bounds[0]:], bounds - bounds[0]
-
-
-def _guarded_components(n: int, a: np.ndarray, b: np.ndarray, confirmed, rejected,
+def _guarded_components(n: int, a: np.ndarray, b: np.ndarray, confirmed: np.ndarray, rejected: np.ndarray,
                         max_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Each listing's connected component over the model's and the confirmed pairs, and which listings lie
     in a component where a guard may refuse a merge (larger than `max_size`, or holding a rejected pair)."""
-    x = np.r_[a, np.asarray(confirmed, np.int64).reshape(-1, 2)[:, 0]]
-    y = np.r_[b, np.asarray(confirmed, np.int64).reshape(-1, 2)[:, 1]]
-    graph = sparse.coo_matrix((np.ones(len(x), np.int8), (x, y)), shape=(n, n)).tocsr()
-    component = connected_components(graph, directed=False)[1].astype(np.int64)
-    risky = np.bincount(component) > max_size
-    refused = np.asarray(rejected, np.int64).reshape(-1, 2)
-    same = component[refused[:, 0]] == component[refused[:, 1]]
-    risky[component[refused[same, 0]]] = True
+    component = components(n, np.r_[a, confirmed[:, 0]], np.r_[b, confirmed[:, 1]])
+    risky = np.bincount(component, minlength=n) > max_size
+    same = component[rejected[:, 0]] == component[rejected[:, 1]]
+    risky[component[rejected[same, 0]]] = True
     return component, risky[component]
 
 
-def _decision_pairs(decisions, posting_ids: np.ndarray) -> tuple[list[list[int]], list[list[int]], int]:
-    """Confirmed and rejected pairs as positions, and how many decisions named unknown posting ids."""
+def _decision_pairs(decisions, posting_ids) -> tuple[np.ndarray, np.ndarray, int]:
+    """Confirmed and rejected pairs as positions (two columns), and how many decisions named unknown posting ids.
+
+    `posting_ids` may be a pd.Index of them, whose lookup table is then built once for many calls
+    (half a second at a million listings).
+    """
     columns = ["posting_id_a", "posting_id_b", "decision"]
     if decisions is None:
-        return [], [], 0
+        return _as_pairs([]), _as_pairs([]), 0
     frame = decisions[columns] if isinstance(decisions, pd.DataFrame) else pd.DataFrame(list(decisions), columns=columns)
     unexpected = set(frame["decision"]) - set(DECISIONS)
     if unexpected:
         raise ValueError(f"decisions must be one of {DECISIONS}, got {sorted(map(str, unexpected))}")
-    index = pd.Index(posting_ids.astype(str))
+    index = posting_ids if isinstance(posting_ids, pd.Index) else pd.Index(np.asarray(posting_ids).astype(str))
     x = index.get_indexer(frame["posting_id_a"].astype(str))
     y = index.get_indexer(frame["posting_id_b"].astype(str))
     known = (x >= 0) & (y >= 0)
     pairs = pd.DataFrame({"a": np.minimum(x, y), "b": np.maximum(x, y), "decision": frame["decision"].to_numpy()})
     pairs = pairs[known & (x != y)].drop_duplicates(["a", "b"], keep="last")
-    confirmed, rejected = (pairs.loc[pairs["decision"] == d, ["a", "b"]].to_numpy().tolist() for d in DECISIONS)
+    confirmed, rejected = (_as_pairs(pairs.loc[pairs["decision"] == d, ["a", "b"]].to_numpy()) for d in DECISIONS)
     return confirmed, rejected, int((~known).sum())
-
-
-class _Forest:
-    """Union-find (path compression, union by size) that also tracks which components may never merge.
-
-    `banned[root]` holds the roots of components it has a rejected pair with, kept current on every union.
-    """
-
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-        self.size = [1] * n
-        self.banned: dict[int, set[int]] = {}
-
-    def find(self, x: int) -> int:
-        parent = self.parent  # a local name: the walk calls this hundreds of thousands of times
-        while parent[x] != x:
-            parent[x] = x = parent[parent[x]]  # path halving: each step points a listing at its grandparent
-        return x
-
-    def forbid(self, pairs) -> int:
-        """Ban merging the components of each rejected pair; returns how many pairs already share one."""
-        conflicts = 0
-        for x, y in pairs:
-            rx, ry = self.find(x), self.find(y)
-            if rx == ry:
-                conflicts += 1
-            else:
-                self.banned.setdefault(rx, set()).add(ry)
-                self.banned.setdefault(ry, set()).add(rx)
-        return conflicts
-
-    def union(self, ra: int, rb: int) -> None:
-        """Merge two roots; the smaller component's ban list moves to the survivor, its partners repointed."""
-        if ra == rb:
-            return
-        if self.size[ra] < self.size[rb]:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.size[ra] += self.size[rb]
-        moved = self.banned.pop(rb, set())
-        for partner in moved:
-            self.banned[partner].discard(rb)
-            self.banned[partner].add(ra)
-        if moved:
-            self.banned.setdefault(ra, set()).update(moved)
 
 
 def _groups(roots: np.ndarray, posting_ids: np.ndarray, dropped: dict) -> Groups:

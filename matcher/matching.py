@@ -95,21 +95,32 @@ class UnionRule:
 
     def matched_rows(self, table: pd.DataFrame, fused: np.ndarray | None = None,
                      best: np.ndarray | None = None) -> np.ndarray:
-        """The positions of the rows that match, ascending: thresholds, then the cap, then the rescue.
+        """The positions of the rows that match, ascending (see matched)."""
+        return self.matched(table, fused, best)[0]
+
+    def matched(self, table: pd.DataFrame, fused: np.ndarray | None = None,
+                best: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of the rows that match, ascending, and each one's query: thresholds, then the cap,
+        then the rescue.
 
         One comparison per threshold, then work on the matches alone: a margin is
         computed only for the rows of listings over the cap, never for the whole
         table (a million listings' table has 140 million rows, a few million matches).
-        `best` is `best_candidates(table, self.rescue_score(table))` when the
-        caller already has it (it depends on no threshold).
+        The queries are read once, for the cap, the rescue and the caller (grouping
+        reads them too). `best` is `best_candidates(table, self.rescue_score(table))`
+        when the caller already has it (it depends on no threshold).
         """
         query = table["query"].to_numpy()
         rows = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
-        rows = _cap(query, rows, lambda over: self.margin(table, fused, over), self.max_matches - 1)
+        matched = query[rows]
+        kept = _capped(matched, lambda over: self.margin(table, fused, rows[over]), self.max_matches - 1)
+        if kept is not None:
+            rows, matched = rows[kept], matched[kept]
         if self.rescue < OFF and len(query):
-            rescued = np.sort(rescued_rows(table, self.rescue_score(table, fused), rows, self.rescue, self.mutual, best))
-            rows = np.insert(rows, np.searchsorted(rows, rescued), rescued)  # disjoint: rescued listings had no match
-        return rows
+            rescued = np.sort(rescued_rows(table, self.rescue_score(table, fused), matched, self.rescue, self.mutual, best))
+            at = np.searchsorted(rows, rescued)  # disjoint: rescued listings had no match
+            rows, matched = np.insert(rows, at, rescued), np.insert(matched, at, query[rescued])
+        return rows, matched
 
     def matches(self, table: pd.DataFrame, fused: np.ndarray | None = None,
                 best: np.ndarray | None = None) -> np.ndarray:
@@ -125,14 +136,15 @@ def best_candidates(table: pd.DataFrame, score: np.ndarray) -> np.ndarray:
     return best_rows(query, score, int(max(query.max(), candidate.max())) + 1)
 
 
-def rescued_rows(table: pd.DataFrame, score: np.ndarray, matched_rows: np.ndarray, threshold: float,
+def rescued_rows(table: pd.DataFrame, score: np.ndarray, matched_queries: np.ndarray, threshold: float,
                  mutual: bool, best: np.ndarray | None = None) -> np.ndarray:
-    """The best row of each listing without a match (none among `matched_rows`, positions), where its score
-    reaches `threshold` (`best`: `best_candidates(table, score)` when the caller already has it)."""
+    """The best row of each listing without a match (none among `matched_queries`, the matched rows'
+    queries), where its score reaches `threshold` (`best`: `best_candidates(table, score)` when the caller
+    already has it)."""
     query, candidate = table["query"].to_numpy(), table["candidate"].to_numpy()
     best = best_candidates(table, score) if best is None else best
     matched = np.zeros(len(best), bool)
-    matched[query[matched_rows]] = True  # listings with a match (a lookup: no sort of millions of matches)
+    matched[matched_queries] = True  # listings with a match (a lookup: no sort of millions of matches)
     rows = best[best >= 0]
     rows = rows[~matched[query[rows]] & (score[rows] >= threshold)]
     if mutual:  # the candidate's own best candidate must be this query
@@ -185,26 +197,26 @@ def best_rows(query: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-def _cap(query: np.ndarray, rows: np.ndarray, margin_of, cap: int) -> np.ndarray:
-    """Of the matched `rows`, each query's `cap` best by margin (`margin_of(some_rows)`).
+def _capped(matched: np.ndarray, margin_of, cap: int) -> np.ndarray | None:
+    """Which of the matches (their queries, `matched`) are their query's `cap` best by margin
+    (`margin_of(indices)`), as a mask; None when no query has more than `cap`.
 
-    Only the rows of queries over the cap are scored and sorted (few: most
+    Only the matches of queries over the cap are scored and sorted (few: most
     listings have fewer matches than the cap), not every match.
     """
-    if not len(rows):
-        return rows
-    matched = query[rows]
+    if not len(matched):
+        return None
     counts = np.bincount(matched)
     if counts.max() <= cap:
-        return rows
-    over = np.flatnonzero(counts[matched] > cap)  # indices into rows
-    over = over[np.lexsort((-margin_of(rows[over]), matched[over]))]
+        return None
+    over = np.flatnonzero(counts[matched] > cap)
+    over = over[np.lexsort((-margin_of(over), matched[over]))]
     q = matched[over]
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
     rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
-    keep = np.ones(len(rows), bool)
+    keep = np.ones(len(matched), bool)
     keep[over[rank >= cap]] = False
-    return rows[keep]
+    return keep
 
 
 def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np.ndarray]:
@@ -352,7 +364,7 @@ def _tune_weights(scorer: RuleScorer, table, channels, step: float) -> dict[str,
 def _tune_rescue(scorer: RuleScorer, rule: UnionRule) -> tuple[float, bool]:
     """The score from which a listing with no match keeps its best candidate (OFF if that never helps),
     and whether to ask for mutual best candidates: whichever gains more F1."""
-    matched = rule.matched_rows(scorer.table)
+    matched = rule.matched(scorer.table)[1]
     score = rule.rescue_score(scorer.table)
     best = (OFF, False, 0.0)
     for mutual in (False, True):

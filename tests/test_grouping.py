@@ -182,30 +182,55 @@ def test_guards_are_tuned_on_labelled_groups():
 
 
 def walk_every_pair(n, query, candidate, score, posting_ids, decisions, config):
-    """The grouping walk over every pair, strongest first, with no shortcut: what group_matches must equal."""
-    from matcher.grouping import _Forest, _decision_pairs, _groups, _unique_pairs, _weak_bridges
+    """The grouping walk over every pair, strongest first, with no shortcut and no compiled code: a plain
+    Python union-find with ban sets, what group_matches must equal."""
+    from matcher.grouping import _decision_pairs, _groups, _unique_pairs, _weak_bridges
 
     a, b, score = _unique_pairs(n, query, candidate, score)
     bridge = _weak_bridges(n, a, b, config)
     confirmed, rejected, unknown = _decision_pairs(decisions, np.asarray(posting_ids).astype(str))
-    forest = _Forest(n)
-    for x, y in confirmed:
-        forest.union(forest.find(x), forest.find(y))
+    parent, size, banned = list(range(n)), [1] * n, {}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    def union(ra, rb):
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size[rb]
+        for partner in banned.pop(rb, set()):
+            banned[partner].discard(rb)
+            banned[partner].add(ra)
+            banned.setdefault(ra, set()).add(partner)
+
+    for x, y in confirmed.tolist():
+        if find(x) != find(y):
+            union(find(x), find(y))
+    conflicts = 0
+    for x, y in rejected.tolist():
+        if find(x) == find(y):
+            conflicts += 1
+        else:
+            banned.setdefault(find(x), set()).add(find(y))
+            banned.setdefault(find(y), set()).add(find(x))
     dropped = {"size": 0, "bridge": int(bridge.sum()), "rejected": 0, "unknown_decisions": unknown,
-               "conflicts": forest.forbid(rejected)}
+               "conflicts": conflicts}
     a, b, score = a[~bridge], b[~bridge], score[~bridge]
     order = np.lexsort((b, a, -score))
     for x, y in zip(a[order].tolist(), b[order].tolist()):
-        ra, rb = forest.find(x), forest.find(y)
+        ra, rb = find(x), find(y)
         if ra == rb:
             continue
-        if forest.size[ra] + forest.size[rb] > config.max_size:
+        if size[ra] + size[rb] > config.max_size:
             dropped["size"] += 1
-        elif rb in forest.banned.get(ra, ()):
+        elif rb in banned.get(ra, ()):
             dropped["rejected"] += 1
         else:
-            forest.union(ra, rb)
-    return _groups(np.array([forest.find(i) for i in range(n)]), np.asarray(posting_ids).astype(str), dropped)
+            union(ra, rb)
+    return _groups(np.array([find(i) for i in range(n)]), np.asarray(posting_ids).astype(str), dropped)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -237,31 +262,6 @@ def test_group_ids_are_each_groups_sorted_posting_ids_hashed():
     for i, name in enumerate(names):
         members = tuple(sorted(np.array(names)[groups.labels == groups.labels[i]]))
         assert groups.ids[i] == expected[members]
-
-
-@pytest.mark.parametrize("dense_limit", [0, 6, 304])
-def test_shared_counts_match_a_direct_count_of_common_closed_neighbours(dense_limit):
-    """Overlaps counted by batched dense products (components up to `dense_limit` listings) and by sparse
-    products (larger ones) agree with counting each pair's common neighbours directly."""
-    from matcher.grouping import _unique_pairs, shared_counts
-
-    rng = np.random.default_rng(dense_limit)
-    edges, start = [], 0
-    for size in rng.choice([2, 3, 5, 9, 20, 60], 25):  # components of many sizes, some dense, some chains
-        members = np.arange(start, start + size)
-        edges += [(members[i], members[j]) for i, j in itertools.combinations(range(size), 2) if rng.random() < 0.4]
-        edges += [(members[i], members[i + 1]) for i in range(size - 1)]  # connected
-        start += size
-    n = start
-    q, c = np.array(edges).T
-    a, b, _ = _unique_pairs(n, q, c, np.ones(len(q)))
-    neighbours = [{i} for i in range(n)]
-    for x, y in zip(a, b):
-        neighbours[x].add(y)
-        neighbours[y].add(x)
-    pick = rng.choice(len(a), 300, replace=False)
-    expected = [len(neighbours[x] & neighbours[y]) for x, y in zip(a[pick], b[pick])]
-    np.testing.assert_array_equal(shared_counts(n, a, b, a[pick], b[pick], dense_limit), expected)
 
 
 def test_ids_of_a_few_listings_are_the_ids_of_their_groups():

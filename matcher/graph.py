@@ -1,0 +1,165 @@
+"""Compiled loops over match graphs: connected components, neighbourhood overlaps, a capped Kruskal walk.
+
+Grouping a million listings walks millions of pairs one at a time (union-find)
+and intersects as many pairs of neighbour lists; in NumPy these need tricks
+that still cost seconds, in Python minutes. Compiled with numba (cached on
+disk after the first call of a process), each is a plain loop.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _find(parent: np.ndarray, x: int) -> int:
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]  # path halving: each step points a listing at its grandparent
+        x = parent[x]
+    return x
+
+
+@numba.njit(cache=True)
+def _union(parent: np.ndarray, size: np.ndarray, ra: int, rb: int) -> int:
+    """Merge two roots, the smaller under the larger; returns the surviving root."""
+    if size[ra] < size[rb]:
+        ra, rb = rb, ra
+    parent[rb] = ra
+    size[ra] += size[rb]
+    return ra
+
+
+@numba.njit(cache=True)
+def best_per_key(keys: np.ndarray, order: np.ndarray, score: np.ndarray, n: int):
+    """The distinct pair keys (a * n + b), read in `order` (sorted by key), as pairs (a, b), each with its best
+    score (NaN where any copy's is, like np.maximum): one pass, no gathers of whole columns."""
+    a = np.empty(len(order), np.int64)
+    b = np.empty(len(order), np.int64)
+    best = np.empty(len(order), score.dtype)
+    m, last = -1, -1
+    for i in order:
+        if keys[i] == last:
+            if np.isnan(score[i]) or score[i] > best[m]:
+                best[m] = score[i]
+            continue
+        m += 1
+        last = keys[i]
+        a[m], b[m], best[m] = last // n, last % n, score[i]
+    return a[:m + 1], b[:m + 1], best[:m + 1]
+
+
+@numba.njit(cache=True)
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each of `n` listings' connected component over the pairs (a, b), named by one of its listings."""
+    parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    for i in range(len(a)):
+        ra, rb = _find(parent, a[i]), _find(parent, b[i])
+        if ra != rb:
+            _union(parent, size, ra, rb)
+    for i in range(n):
+        parent[i] = _find(parent, i)
+    return parent
+
+
+@numba.njit(cache=True)
+def closed_overlaps(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How many listings the closed match sets of x and y share (each set includes its listing), in the graph
+    of the distinct pairs (a, b).
+
+    x's set is stamped once per run of equal x (pairs come sorted by x), then
+    y's set is read against the stamps: no sorting, one pass over each set.
+    """
+    start = np.zeros(n + 1, np.int64)
+    for i in range(len(a)):
+        start[a[i] + 1] += 1
+        start[b[i] + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i] + 1  # and the listing itself
+    members = np.empty(start[n], np.int64)
+    fill = start[:-1].copy()
+    for i in range(n):
+        members[fill[i]] = i
+        fill[i] += 1
+    for i in range(len(a)):
+        members[fill[a[i]]] = b[i]
+        fill[a[i]] += 1
+        members[fill[b[i]]] = a[i]
+        fill[b[i]] += 1
+    stamp = np.full(n, -1, np.int64)  # stamp[z] == v: z is in v's closed set
+    shared = np.zeros(len(x), np.int64)
+    for k in range(len(x)):
+        if k == 0 or x[k] != x[k - 1]:
+            for i in range(start[x[k]], start[x[k] + 1]):
+                stamp[members[i]] = x[k]
+        count = 0
+        for i in range(start[y[k]], start[y[k] + 1]):
+            count += stamp[members[i]] == x[k]
+        shared[k] = count
+    return shared
+
+
+@numba.njit(cache=True)
+def capped_walk(n: int, x: np.ndarray, y: np.ndarray, confirmed: np.ndarray, rejected: np.ndarray,
+                max_size: int) -> tuple[np.ndarray, int, int, int]:
+    """Kruskal over `n` listings: the confirmed pairs merged first (no cap), then the pairs (x, y) in the order
+    given, each merge refused when it would make a group of more than `max_size` listings or put a
+    rejected pair in one group.
+
+    Returns each listing's group (a listing of it), and how many merges the size cap and the rejected
+    pairs refused, and how many rejected pairs the confirmed ones had already joined (those ban nothing).
+    Each group keeps a linked list of the ends of the rejected pairs inside it, so a merge checks only
+    the smaller group's ends.
+    """
+    parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    for i in range(len(confirmed)):
+        ra, rb = _find(parent, confirmed[i, 0]), _find(parent, confirmed[i, 1])
+        if ra != rb:
+            _union(parent, size, ra, rb)
+    head = np.full(n, -1, np.int64)  # a group's first rejected-pair end (end 2k + s: listing rejected[k, s])
+    tail = np.full(n, -1, np.int64)
+    ends = np.zeros(n, np.int64)
+    after = np.full(2 * len(rejected), -1, np.int64)
+    conflicts = 0
+    for k in range(len(rejected)):
+        if _find(parent, rejected[k, 0]) == _find(parent, rejected[k, 1]):
+            conflicts += 1
+            continue
+        for side in range(2):
+            root, end = _find(parent, rejected[k, side]), 2 * k + side
+            if head[root] < 0:
+                head[root] = end
+            else:
+                after[tail[root]] = end
+            tail[root] = end
+            ends[root] += 1
+    too_big = refused = 0
+    for i in range(len(x)):
+        ra, rb = _find(parent, x[i]), _find(parent, y[i])
+        if ra == rb:
+            continue
+        if size[ra] + size[rb] > max_size:
+            too_big += 1
+            continue
+        few, many = (ra, rb) if ends[ra] <= ends[rb] else (rb, ra)
+        banned = False
+        end = head[few]
+        while end >= 0 and not banned:
+            banned = _find(parent, rejected[end // 2, 1 - end % 2]) == many
+            end = after[end]
+        if banned:
+            refused += 1
+            continue
+        root = _union(parent, size, ra, rb)
+        other = rb if root == ra else ra
+        if head[other] >= 0:  # the survivor takes the other group's rejected-pair ends
+            if head[root] < 0:
+                head[root] = head[other]
+            else:
+                after[tail[root]] = head[other]
+            tail[root] = tail[other]
+            ends[root] += ends[other]
+    for i in range(n):
+        parent[i] = _find(parent, i)
+    return parent, too_big, refused, conflicts
