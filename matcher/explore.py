@@ -25,6 +25,7 @@ from matcher.grouping import GroupingConfig, Groups, group_matches
 from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candidates, fused_score, grid_bins
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
+from matcher.sweep_counts import sweep_counts
 from matcher.sorting import argsort_keys
 from matcher.table_store import TABLE_FILE, open_table
 
@@ -157,13 +158,12 @@ class Explorer:
             fixed |= self.score(rule, other) >= threshold
         scores = self.score(rule, channel)
         key = ("bins", channel, _weights_key(rule.weights) if channel == FUSED else ())
-        bins, counts = self._keep(key, lambda: _binned(scores), size=12)
-        unfixed = counts - np.bincount(bins[fixed & (bins >= 0)], minlength=len(GRID))  # rows in each bin, not fixed
-        passing = unfixed[::-1].cumsum()[::-1]
-        frame = pd.DataFrame({"threshold": GRID, "pairs": fixed.sum() + passing})
+        bins = self._keep(key, lambda: _read_only(grid_bins(scores, GRID)), size=12)
         if self.scorer is not None:
-            frame = frame.merge(self.scorer.sweep_scores(fixed, scores, GRID, bins), on="threshold")
-        return frame
+            return self.scorer.sweep_scores(fixed, scores, GRID, bins)
+        none = np.zeros(0, np.int64)  # rows in stored order; no labels
+        pairs = sweep_counts(self.bounds, none, fixed, bins, np.zeros(0, bool), none, len(GRID))[0]
+        return pd.DataFrame({"threshold": GRID, "pairs": pairs})
 
     def _fused(self, weights: dict[str, float]) -> np.ndarray:
         """The fused score for `weights`, computed once per weights (moving a threshold never changes it)."""
@@ -362,12 +362,6 @@ def reason(rule: UnionRule, row: pd.Series, matched: bool) -> str:
         return "no match: no channel has evidence for this pair"
     closest = min(gaps, key=gaps.get)
     return f"no match: nearest is {closest} {row[closest]:.2f} < {rule.active()[closest]:.2f}"
-
-
-def _binned(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's bin on the threshold grid (see grid_bins) and how many rows each bin holds, read-only."""
-    bins = grid_bins(scores, GRID)
-    return _read_only(bins), _read_only(np.bincount(bins[bins >= 0], minlength=len(GRID)))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

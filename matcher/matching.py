@@ -19,11 +19,11 @@ import pandas as pd
 
 from matcher.metric import MatchScores, group_codes, scores_from_counts
 from matcher.neighbours import sim_column
+from matcher.sweep_counts import sweep_counts
 
 OFF = 1.01  # a threshold no cosine similarity reaches: the channel is not used
 FUSED = "fused"
 GRID = np.round(np.arange(0.20, 1.0001, 0.01), 2)
-SWEEP_PIECE = 8192  # listings a threshold sweep counts at a time (RuleScorer)
 
 
 @dataclass
@@ -233,19 +233,18 @@ def match_sets(table: pd.DataFrame, n_listings: int, rule: UnionRule) -> list[np
 class RuleScorer:
     """Scores rules on one labelled neighbour table, and sweeps a threshold over a whole grid at once."""
 
-    def __init__(self, table: pd.DataFrame, labels, piece: int = SWEEP_PIECE):
+    def __init__(self, table: pd.DataFrame, labels):
         codes = group_codes(labels)
         self.n = len(codes)
         self.table = table
         self.query = table["query"].to_numpy()
         self.same = codes[self.query] == codes[table["candidate"].to_numpy()]
         self.group_size = np.bincount(codes)[codes]
-        # A sweep counts `piece` listings at a time, reading their rows: by position in a table sorted by
-        # query (as stored), through `order` otherwise.
-        self.order = np.argsort(self.query, kind="stable") if (self.query[1:] < self.query[:-1]).any() else None
-        starts = np.arange(0, self.n + piece, piece).clip(max=self.n)
-        self.pieces = np.unique(starts)
-        self.piece_rows = np.searchsorted(self.query if self.order is None else self.query[self.order], self.pieces)
+        # A sweep reads each listing's rows: by position in a table sorted by query (as stored), through
+        # `order` otherwise (empty: sorted).
+        unsorted = bool((self.query[1:] < self.query[:-1]).any())
+        self.order = np.argsort(self.query, kind="stable") if unsorted else np.zeros(0, np.int64)
+        self.bounds = np.searchsorted(self.query[self.order] if unsorted else self.query, np.arange(self.n + 1))
 
     def rule_scores(self, rule: UnionRule) -> MatchScores:
         return self.mask_scores(rule.matched_rows(self.table))
@@ -266,35 +265,16 @@ class RuleScorer:
 
     def sweep_scores(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray,
                      bins: np.ndarray | None = None) -> pd.DataFrame:
-        """Mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
+        """Matched rows, mean precision, recall and F1 of `fixed | (scores >= t)` for every t of an ascending grid."""
         return pd.DataFrame({"threshold": grid, **self._sweep_means(fixed, scores, grid, bins)})
 
     def _sweep_means(self, fixed: np.ndarray, scores: np.ndarray, grid: np.ndarray, bins) -> dict:
-        """Mean precision, recall and F1 over listings at every grid threshold.
-
-        Each extra row is binned by the highest grid value it passes; a listing's
-        predicted and correct set sizes (itself included) at every threshold are
-        then reverse cumulative sums over bins. Counted a piece of listings at a
-        time: a million listings' counts at 81 thresholds are 81 million numbers
-        per array, which whole cost seconds in memory traffic alone.
-        """
+        """Matched rows, and mean precision, recall and F1 over listings, at every grid threshold: each row
+        binned by the highest grid value it passes, then one compiled pass (matcher.sweep_counts)."""
         bins = grid_bins(scores, grid) if bins is None else bins
-        g = len(grid)
-        sums = {name: np.zeros(g) for name in ("precision", "recall", "f1")}
-        for lo, hi, start, end in zip(self.pieces[:-1], self.pieces[1:], self.piece_rows[:-1], self.piece_rows[1:]):
-            rows = slice(start, end) if self.order is None else self.order[start:end]
-            query, piece_bins, piece_fixed, same = self.query[rows] - lo, bins[rows], fixed[rows], self.same[rows]
-            m = hi - lo
-            extra = ~piece_fixed & (piece_bins >= 0)
-            flat = query[extra] * g + piece_bins[extra]
-            passed = np.bincount(flat, minlength=m * g).reshape(m, g)
-            right = np.bincount(flat[same[extra]], minlength=m * g).reshape(m, g)
-            predicted = (np.bincount(query[piece_fixed], minlength=m) + 1)[:, None] + passed[:, ::-1].cumsum(1)[:, ::-1]
-            correct = (np.bincount(query[piece_fixed & same], minlength=m) + 1)[:, None] + right[:, ::-1].cumsum(1)[:, ::-1]
-            counted = scores_from_counts(predicted, correct, self.group_size[lo:hi, None])
-            for name, total in sums.items():
-                total += getattr(counted, name).sum(axis=0)
-        return {name: total / self.n for name, total in sums.items()}
+        pairs, f1, precision, recall = sweep_counts(self.bounds, self.order, fixed, bins, self.same, self.group_size,
+                                                    len(grid))
+        return {"pairs": pairs, "precision": precision, "recall": recall, "f1": f1}
 
     def none_f1(self, fixed: np.ndarray) -> float:
         """Mean F1 of `fixed` alone: the score of a threshold switched off."""
