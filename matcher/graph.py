@@ -1,9 +1,9 @@
 """Compiled loops over match graphs: connected components, neighbourhood overlaps, a capped Kruskal walk.
 
 Grouping a million listings walks millions of pairs one at a time (union-find)
-and intersects as many pairs of neighbour lists; in NumPy these need tricks
-that still cost seconds, in Python minutes. Compiled with numba (cached on
-disk after the first call of a process), each is a plain loop.
+and intersects as many pairs of match sets: loops that NumPy can only imitate
+with whole-array tricks and Python runs slowly. Compiled with numba (on first
+use, then cached on disk for later processes), each is a plain loop.
 """
 from __future__ import annotations
 

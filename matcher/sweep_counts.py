@@ -4,7 +4,7 @@ Sweeping one threshold over the grid with the others fixed needs, for every
 listing and grid value, how many of its rows match and how many of those are
 right. In NumPy that is a listings × grid array built piece by piece (seconds
 at a million listings, every time a threshold other than the charted one
-moves); compiled with numba (cached on disk after the first call) it is one
+moves); compiled with numba (on first use, then cached on disk) it is one
 read of each row and a running sum per listing.
 """
 from __future__ import annotations
