@@ -25,8 +25,8 @@ from matcher.grouping import GroupingConfig, Groups, group_matches
 from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candidates, fused_score, grid_bins
 from matcher.metric import MatchScores
 from matcher.neighbours import sim_column
-from matcher.sweep_counts import sweep_counts
 from matcher.sorting import argsort_keys
+from matcher.sweep_counts import sweep_counts
 from matcher.table_store import TABLE_FILE, open_table
 
 
