@@ -30,6 +30,15 @@ def _union(parent: np.ndarray, size: np.ndarray, ra: int, rb: int) -> int:
 
 
 @numba.njit(cache=True)
+def _merge_pairs(parent: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """Union every pair (a[i], b[i]), whatever the sizes."""
+    for i in range(len(a)):
+        ra, rb = _find(parent, a[i]), _find(parent, b[i])
+        if ra != rb:
+            _union(parent, size, ra, rb)
+
+
+@numba.njit(cache=True)
 def best_per_key(keys: np.ndarray, order: np.ndarray, score: np.ndarray, n: int):
     """The distinct pair keys (a * n + b), read in `order` (sorted by key), as pairs (a, b), each with its best
     score (NaN where any copy's is, like np.maximum): one pass, no gathers of whole columns."""
@@ -52,11 +61,7 @@ def best_per_key(keys: np.ndarray, order: np.ndarray, score: np.ndarray, n: int)
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Each of `n` listings' connected component over the pairs (a, b), named by one of its listings."""
     parent = np.arange(n)
-    size = np.ones(n, np.int64)
-    for i in range(len(a)):
-        ra, rb = _find(parent, a[i]), _find(parent, b[i])
-        if ra != rb:
-            _union(parent, size, ra, rb)
+    _merge_pairs(parent, np.ones(n, np.int64), a, b)
     for i in range(n):
         parent[i] = _find(parent, i)
     return parent
@@ -108,15 +113,12 @@ def capped_walk(n: int, x: np.ndarray, y: np.ndarray, confirmed: np.ndarray, rej
 
     Returns each listing's group (a listing of it), and how many merges the size cap and the rejected
     pairs refused, and how many rejected pairs the confirmed ones had already joined (those ban nothing).
-    Each group keeps a linked list of the ends of the rejected pairs inside it, so a merge checks only
-    the smaller group's ends.
+    Each group keeps a linked list of the rejected-pair ends that lie among its listings, so a merge
+    checks only the shorter list.
     """
     parent = np.arange(n)
     size = np.ones(n, np.int64)
-    for i in range(len(confirmed)):
-        ra, rb = _find(parent, confirmed[i, 0]), _find(parent, confirmed[i, 1])
-        if ra != rb:
-            _union(parent, size, ra, rb)
+    _merge_pairs(parent, size, confirmed[:, 0], confirmed[:, 1])
     head = np.full(n, -1, np.int64)  # a group's first rejected-pair end (end 2k + s: listing rejected[k, s])
     tail = np.full(n, -1, np.int64)
     ends = np.zeros(n, np.int64)

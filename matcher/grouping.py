@@ -225,9 +225,9 @@ def _decision_pairs(decisions, posting_ids) -> tuple[np.ndarray, np.ndarray, int
 
 
 def _groups(roots: np.ndarray, posting_ids: np.ndarray, dropped: dict) -> Groups:
-    """Number groups by their first listing (roots are below 2n); each is named by its members' posting ids
-    when first asked."""
-    first = _first_of(roots, 2 * len(roots))
+    """Number groups by their first listing (`roots`: each listing's group as one of its listings); each is
+    named by its members' posting ids when first asked."""
+    first = _first_of(roots, len(roots))
     labels = (np.cumsum(first == np.arange(len(roots))) - 1)[first]
     return Groups(labels=labels, dropped=dropped, posting_ids=posting_ids)
 
