@@ -61,7 +61,7 @@ def target_ms(operation: str, listings: int) -> float | None:
     return {"threshold_change": 300 if listings < LARGE else 2000}.get(operation)
 
 
-ENGINE = ["first_open", "load", "threshold_change", "search_words", "search_id", "inspect", "review_uncertain",
+ENGINE = ["first_open", "load", "threshold_change", "threshold_steps", "search_words", "search_id", "inspect", "review_uncertain",
           "review_by_group", "export"]
 REVIEWER = "bench"
 QUEUE = 50  # pairs the Review page asks for
@@ -116,9 +116,16 @@ def charted(rule: UnionRule) -> str:
 
 def threshold_plan(ex: Explorer, rule: UnionRule, moved: str | None = None):
     """The Thresholds fragment's work for the i-th slider move of `moved` (default: the charted channel, or the
-    first active one if that is off): apply, groups, summary, and the sweep of the charted channel."""
+    first active one if that is off), as the page does it: `Explorer.tuned`, the charted sweep alongside."""
     shown = charted(rule)
     moved = moved or (shown if shown in active_channels(rule) else None)
+    return lambda i: [("tuned", lambda _: ex.tuned(varied_rule(rule, i, moved), shown))]
+
+
+def threshold_steps(ex: Explorer, rule: UnionRule):
+    """The same work as threshold_plan's for the charted channel, one step after another: where the time goes."""
+    shown = charted(rule)
+    moved = shown if shown in active_channels(rule) else None
     return lambda i: [("apply", lambda _: ex.apply(varied_rule(rule, i, moved))),
                       ("groups", lambda a: (a, ex.groups(a))),
                       ("summary", lambda ag: (ag[0], ex.summary(*ag))),
@@ -196,6 +203,7 @@ def engine_benchmark(ex: Explorer, repeats: int, log=print) -> tuple[dict, dict]
         typed_ids = [pid if i % 2 == 0 else pid[:max(1, len(pid) // 2)] for i, pid in enumerate(ex.posting_ids[positions])]
         plans = {
             "threshold_change": threshold_plan(ex, base),
+            "threshold_steps": threshold_steps(ex, base),
             "search_words": lambda i: [("search_titles", lambda _: ex.search_titles(words[i]))],
             "search_id": lambda i: [("search_ids", lambda _: ex.search_ids(typed_ids[i]))],
             "inspect": lambda i: [("apply", lambda _: ex.apply(base)),
@@ -428,7 +436,8 @@ def machine() -> dict:
 
 WHAT = {"first_open": "Explorer(folder), first time after a build: the table converted to its memory-mapped Arrow file",
         "load": "Explorer(folder) later: the Arrow file mapped; once per process, shared by every session",
-        "threshold_change": "Thresholds slider: apply + groups + summary + one sweep",
+        "threshold_change": "Thresholds slider (Explorer.tuned): apply + groups + summary, the sweep alongside",
+        "threshold_steps": "The same, one step after another (where the time goes)",
         "search_words": "Search by words (search_titles)", "search_id": "Search by posting id (search_ids)",
         "inspect": "Inspect: apply + neighbours of a listing",
         "review_uncertain": "Review, most uncertain first: apply + reviewed + review_queue",
@@ -479,7 +488,7 @@ def engine_lines(report: dict) -> list[str]:
             lines.append(f"- {name}: " + ", ".join(f"{k} {v['median_ms']:.1f} / {v['p95_ms']:.1f}" for k, v in parts.items()))
     lines += ["", "A threshold change on each strategy the build tuned (the Thresholds page's *Start from*): moving "
               "the charted threshold (its sweep kept from the page's last draw), and moving another one (the sweep "
-              "computed again). Median / p95 ms of apply + groups + summary + sweep:", "",
+              "computed again). Median / p95 ms of Explorer.tuned (apply + groups + summary, the sweep alongside):", "",
               "| strategy | thresholds | charted one moved | another moved |" + (" before: charted / another |" if before else ""),
               "|---|---|---|---|" + ("---|" if before else "")]
     for name, r in report["threshold_change_by_strategy"].items():

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _find(parent: np.ndarray, x: int) -> int:
     while parent[x] != x:
         parent[x] = parent[parent[x]]  # path halving: each step points a listing at its grandparent
@@ -19,7 +19,7 @@ def _find(parent: np.ndarray, x: int) -> int:
     return x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _union(parent: np.ndarray, size: np.ndarray, ra: int, rb: int) -> int:
     """Merge two roots, the smaller under the larger; returns the surviving root."""
     if size[ra] < size[rb]:
@@ -29,7 +29,7 @@ def _union(parent: np.ndarray, size: np.ndarray, ra: int, rb: int) -> int:
     return ra
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _merge_pairs(parent: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     """Union every pair (a[i], b[i]), whatever the sizes."""
     for i in range(len(a)):
@@ -38,26 +38,48 @@ def _merge_pairs(parent: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndar
             _union(parent, size, ra, rb)
 
 
-@numba.njit(cache=True)
-def best_per_key(keys: np.ndarray, order: np.ndarray, score: np.ndarray, n: int):
-    """The distinct pair keys (a * n + b), read in `order` (sorted by key), as pairs (a, b), each with its best
-    score (NaN where any copy's is, like np.maximum): one pass, no gathers of whole columns."""
-    a = np.empty(len(order), np.int64)
-    b = np.empty(len(order), np.int64)
-    best = np.empty(len(order), score.dtype)
-    m, last = -1, -1
-    for i in order:
-        if keys[i] == last:
-            if np.isnan(score[i]) or score[i] > best[m]:
-                best[m] = score[i]
-            continue
-        m += 1
-        last = keys[i]
-        a[m], b[m], best[m] = last // n, last % n, score[i]
-    return a[:m + 1], b[:m + 1], best[:m + 1]
+@numba.njit(cache=True, nogil=True)
+def undirected_pairs(n: int, query: np.ndarray, candidate: np.ndarray, score: np.ndarray):
+    """The distinct undirected pairs (a < b) among (query[i], candidate[i]), self-pairs dropped, each with its
+    best score (NaN where any copy's is, like np.maximum), ordered by a, then by first appearance.
+
+    The pairs are counting-sorted by their lower listing, then each one's
+    partners are stamped as they come: linear in pairs and listings, where
+    sorting pair keys took twice as long at a million listings.
+    """
+    start = np.zeros(n + 1, np.int64)
+    for i in range(len(query)):
+        if query[i] != candidate[i]:
+            start[min(query[i], candidate[i]) + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i]
+    fill = start[:-1].copy()
+    high = np.empty(start[n], np.int64)  # each pair's higher listing and score, by lower listing, in input order
+    value = np.empty(start[n], score.dtype)
+    for i in range(len(query)):
+        if query[i] != candidate[i]:
+            low = min(query[i], candidate[i])
+            high[fill[low]] = max(query[i], candidate[i])
+            value[fill[low]] = score[i]
+            fill[low] += 1
+    out_a = np.empty(start[n], np.int64)
+    seen = np.full(n, -1, np.int64)  # seen[y] == x: (x, y) is kept as pair at[y]
+    at = np.zeros(n, np.int64)
+    m = 0
+    for x in range(n):
+        for j in range(start[x], start[x + 1]):
+            y = high[j]
+            if seen[y] == x:
+                if np.isnan(value[j]) or value[j] > value[at[y]]:
+                    value[at[y]] = value[j]
+                continue
+            seen[y], at[y] = x, m
+            out_a[m], high[m], value[m] = x, y, value[j]
+            m += 1
+    return out_a[:m], high[:m], value[:m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Each of `n` listings' connected component over the pairs (a, b), named by one of its listings."""
     parent = np.arange(n)
@@ -67,7 +89,7 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return parent
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def closed_overlaps(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """How many listings the closed match sets of x and y share (each set includes its listing), in the graph
     of the distinct pairs (a, b).
@@ -104,7 +126,7 @@ def closed_overlaps(n: int, a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.n
     return shared
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def capped_walk(n: int, x: np.ndarray, y: np.ndarray, confirmed: np.ndarray, rejected: np.ndarray,
                 max_size: int) -> tuple[np.ndarray, int, int, int]:
     """Kruskal over `n` listings: the confirmed pairs merged first (no cap), then the pairs (x, y) in the order

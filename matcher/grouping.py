@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matcher.graph import best_per_key, capped_walk, closed_overlaps, components
+from matcher.graph import capped_walk, closed_overlaps, components, undirected_pairs
 from matcher.metric import group_codes, score_matches
 from matcher.sorting import argsort_keys
 
@@ -164,12 +164,7 @@ def _unique_pairs(n: int, query, candidate, score) -> tuple[np.ndarray, np.ndarr
         raise ValueError("query, candidate and score must have the same length")
     if len(query) and (min(query.min(), candidate.min()) < 0 or max(query.max(), candidate.max()) >= n):
         raise ValueError(f"pair positions must lie in 0..{n - 1}")
-    a, b = np.minimum(query, candidate), np.maximum(query, candidate)
-    distinct = a != b
-    if not distinct.all():
-        a, b, score = a[distinct], b[distinct], score[distinct]
-    key = a * n + b
-    return best_per_key(key, argsort_keys(key, n * n), score, n)  # keys sorted packed with their index: 3x argsort
+    return undirected_pairs(n, query, candidate, score)
 
 
 def _weak_bridges(n: int, a: np.ndarray, b: np.ndarray, config: GroupingConfig) -> np.ndarray:

@@ -98,8 +98,8 @@ class UnionRule:
         """The positions of the rows that match, ascending (see matched)."""
         return self.matched(table, fused, best)[0]
 
-    def matched(self, table: pd.DataFrame, fused: np.ndarray | None = None,
-                best: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def matched(self, table: pd.DataFrame, fused: np.ndarray | None = None, best: np.ndarray | None = None,
+                reaching: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The positions of the rows that match, ascending, and each one's query: thresholds, then the cap,
         then the rescue.
 
@@ -108,10 +108,13 @@ class UnionRule:
         table (a million listings' table has 140 million rows, a few million matches).
         The queries are read once, for the cap, the rescue and the caller (grouping
         reads them too). `best` is `best_candidates(table, self.rescue_score(table))`
-        when the caller already has it (it depends on no threshold).
+        when the caller already has it (it depends on no threshold); `reaching`, the
+        rows where any score reaches its threshold (ascending), likewise.
         """
         query = table["query"].to_numpy()
-        rows = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
+        if reaching is None:
+            reaching = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
+        rows = reaching
         matched = query[rows]
         kept = _capped(matched, lambda over: self.margin(table, fused, rows[over]), self.max_matches - 1)
         if kept is not None:
@@ -169,7 +172,7 @@ def fused_score(table: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
 def grid_bins(scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Each score's bin on an ascending grid: the index of the highest grid value it reaches, -1 below the
     grid or NaN. Depends on the scores alone, so a caller sweeping one column many times can keep it."""
-    bins = np.full(len(scores), -1, np.int16 if len(grid) < 2 ** 15 else np.int64)
+    bins = np.full(len(scores), -1, np.min_scalar_type(-len(grid)))  # int8 for the app's grid: a byte a row
     reach = scores >= grid[0]
     bins[reach] = np.searchsorted(grid, scores[reach], side="right") - 1
     return bins

@@ -44,19 +44,18 @@ def tuner(ex, folder, base_label: str, base: UnionRule):
                                key=f"slide_{base_label}_{channel}", disabled=not used)
             thresholds[channel] = picked if used else OFF
     rule = UnionRule(thresholds, base.weights, base.rescue, base.max_matches, base.rescue_by, base.mutual)
-    applied = ex.apply(rule)
-    groups = ex.groups(applied)
-    summary = ex.summary(applied, groups)
-    figures = st.columns(5)
+    figures = st.columns(5)  # filled below the radio's choice, but shown above it
+    shown = st.radio("Chart the threshold of", list(thresholds), horizontal=True, key=f"chart_{base_label}")
+    tuned = ex.tuned(rule, shown)
+    summary = tuned.summary
     figures[0].metric("matched pairs", f"{summary.pairs:,}")
     figures[1].metric("listings matched", f"{summary.matched:,}")
     figures[2].metric("groups (2+)", f"{summary.groups:,}")
     if summary.scores is not None:
         figures[3].metric("mean F1", f"{summary.scores.mean_f1:.3f}")
         figures[4].metric("precision / recall", f"{summary.scores.mean_precision:.2f} / {summary.scores.mean_recall:.2f}")
-    shown = st.radio("Chart the threshold of", list(thresholds), horizontal=True, key=f"chart_{base_label}")
     left, right = st.columns(2)
-    left.plotly_chart(chart_sweep(ex.sweep(rule, shown), shown, thresholds[shown]), width="stretch")
+    left.plotly_chart(chart_sweep(tuned.sweep, shown, thresholds[shown]), width="stretch")
     right.plotly_chart(chart_sizes(summary.sizes), width="stretch")
     ui.set_rule(folder, f"{base_label} (edited)" if rule.to_dict() != base.to_dict() else base_label, rule)
     return rule

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = ["first_open", "load", "threshold_change", "search_words", "search_id", "inspect", "review_uncertain",
-              "review_by_group", "export"]
+OPERATIONS = ["first_open", "load", "threshold_change", "threshold_steps", "search_words", "search_id", "inspect",
+              "review_uncertain", "review_by_group", "export"]
 
 
 def test_the_app_benchmark_times_every_operation_and_writes_json_and_markdown(tmp_path):
@@ -19,7 +19,7 @@ def test_the_app_benchmark_times_every_operation_and_writes_json_and_markdown(tm
     assert list(report["engine"]) == OPERATIONS
     for name, timing in report["engine"].items():
         assert timing["runs"] >= 1 and 0 <= timing["median_ms"] <= timing["p95_ms"], name
-    assert set(report["engine"]["threshold_change"]["parts"]) == {"apply", "groups", "summary", "sweep"}
+    assert set(report["engine"]["threshold_steps"]["parts"]) == {"apply", "groups", "summary", "sweep"}
     strategies = report["threshold_change_by_strategy"]
     assert report["catalogue"]["strategy"] in strategies
     assert all(s["charted"]["runs"] == 2 and (s["other"] is None) == (s["thresholds"] < 2) for s in strategies.values())

@@ -44,6 +44,21 @@ def test_a_sweep_matches_the_rule_at_each_threshold(ex):
     assert sweep["pairs"].is_monotonic_decreasing
 
 
+def test_tuned_gives_what_the_steps_give_one_after_another(ex):
+    """The sweep runs in a second thread: its result, and an error in it, still reach the caller."""
+    charted = next(iter(ex.rule.thresholds))
+    rule = UnionRule({c: t - 0.02 if t < OFF else t for c, t in ex.rule.thresholds.items()}, ex.rule.weights, ex.rule.rescue,
+                     ex.rule.max_matches, ex.rule.rescue_by, ex.rule.mutual)
+    tuned = ex.tuned(rule, charted)
+    applied = ex.apply(rule)
+    np.testing.assert_array_equal(tuned.applied.rows, applied.rows)
+    np.testing.assert_array_equal(tuned.groups.labels, ex.groups(applied).labels)
+    assert tuned.summary.scores.mean_f1 == ex.summary(applied, tuned.groups).scores.mean_f1
+    assert tuned.sweep.equals(ex.sweep(rule, charted))
+    with pytest.raises(KeyError):
+        ex.tuned(rule, "no_such_channel")
+
+
 def test_neighbours_come_with_every_score_and_the_reason(ex):
     applied = ex.apply(ex.rule)
     position = int(ex.query[applied.rows][0])

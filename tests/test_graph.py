@@ -6,7 +6,7 @@ import pytest
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from matcher.graph import best_per_key, capped_walk, closed_overlaps, components
+from matcher.graph import capped_walk, closed_overlaps, components, undirected_pairs
 
 
 def random_graph(seed: int):
@@ -46,17 +46,21 @@ def test_closed_overlaps_count_common_closed_neighbours_directly(seed):
     np.testing.assert_array_equal(closed_overlaps(n, a, b, x, y), expected)
 
 
-def test_best_per_key_keeps_each_pair_once_with_numpys_maximum():
+def test_undirected_pairs_keep_each_pair_once_with_numpys_maximum():
     rng = np.random.default_rng(0)
     n = 50
-    keys = rng.integers(0, n * n, 2000)
+    query, candidate = rng.integers(0, n, 2000), rng.integers(0, n, 2000)  # both directions, repeats, self-pairs
     score = rng.random(2000)
     score[rng.choice(2000, 40, replace=False)] = np.nan  # NaN wins, as with np.maximum
-    order = np.argsort(keys, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(keys[order]) != 0])
-    a, b, best = best_per_key(keys, order, score, n)
-    np.testing.assert_array_equal(a * n + b, keys[order][starts])
-    np.testing.assert_array_equal(best, np.maximum.reduceat(score[order], starts))
+    expected = {}
+    for q, c, s in zip(query, candidate, score):
+        if q != c:
+            key = (min(q, c), max(q, c))
+            expected[key] = np.maximum(expected.get(key, -np.inf), s)
+    a, b, best = undirected_pairs(n, query, candidate, score)
+    assert (a < b).all() and (np.diff(a) >= 0).all()
+    assert dict(zip(zip(a.tolist(), b.tolist()), best.tolist())) == pytest.approx(expected, nan_ok=True)
+    assert len(a) == len(expected)
 
 
 def pairs(*edges):
