@@ -138,7 +138,7 @@ class Explorer:
     def groups(self, applied: Applied, decisions=None, config: GroupingConfig | None = None) -> Groups:
         """The groups of a rule's matches with moderators' decisions (confirmed join, rejected never do)."""
         rows = applied.rows
-        return group_matches(len(self), applied.query, self.candidate[rows], applied.margin_at(rows),
+        return group_matches(len(self), applied.query, self.candidate[rows], lambda at: applied.margin_at(rows[at]),
                              self._position, decisions, config or self.grouping)
 
     def summary(self, applied: Applied, groups: Groups) -> Summary:

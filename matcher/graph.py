@@ -39,9 +39,9 @@ def _merge_pairs(parent: np.ndarray, size: np.ndarray, a: np.ndarray, b: np.ndar
 
 
 @numba.njit(cache=True, nogil=True)
-def undirected_pairs(n: int, query: np.ndarray, candidate: np.ndarray, score: np.ndarray):
-    """The distinct undirected pairs (a < b) among (query[i], candidate[i]), self-pairs dropped, each with its
-    best score (NaN where any copy's is, like np.maximum), ordered by a, then by first appearance.
+def undirected_pairs(n: int, query: np.ndarray, candidate: np.ndarray):
+    """The distinct undirected pairs (a < b) among (query[i], candidate[i]), ordered by a, then by first
+    appearance; and each i's pair (-1 for a self-pair).
 
     The pairs are counting-sorted by their lower listing, then each one's
     partners are stamped as they come: linear in pairs and listings, where
@@ -54,29 +54,28 @@ def undirected_pairs(n: int, query: np.ndarray, candidate: np.ndarray, score: np
     for i in range(n):
         start[i + 1] += start[i]
     fill = start[:-1].copy()
-    high = np.empty(start[n], np.int64)  # each pair's higher listing and score, by lower listing, in input order
-    value = np.empty(start[n], score.dtype)
+    high = np.empty(start[n], np.int64)  # each pair's higher listing and index, by lower listing, in input order
+    index = np.empty(start[n], np.int64)
     for i in range(len(query)):
         if query[i] != candidate[i]:
             low = min(query[i], candidate[i])
             high[fill[low]] = max(query[i], candidate[i])
-            value[fill[low]] = score[i]
+            index[fill[low]] = i
             fill[low] += 1
-    out_a = np.empty(start[n], np.int64)
-    seen = np.full(n, -1, np.int64)  # seen[y] == x: (x, y) is kept as pair at[y]
+    low_of = np.empty(start[n], np.int64)
+    pair_of = np.full(len(query), -1, np.int64)
+    seen = np.full(n, -1, np.int64)  # seen[y] == x: (x, y) is pair at[y]
     at = np.zeros(n, np.int64)
     m = 0
     for x in range(n):
         for j in range(start[x], start[x + 1]):
             y = high[j]
-            if seen[y] == x:
-                if np.isnan(value[j]) or value[j] > value[at[y]]:
-                    value[at[y]] = value[j]
-                continue
-            seen[y], at[y] = x, m
-            out_a[m], high[m], value[m] = x, y, value[j]
-            m += 1
-    return out_a[:m], high[:m], value[:m]
+            if seen[y] != x:
+                seen[y], at[y] = x, m
+                low_of[m], high[m] = x, y
+                m += 1
+            pair_of[index[j]] = at[y]
+    return low_of[:m], high[:m], pair_of
 
 
 @numba.njit(cache=True, nogil=True)

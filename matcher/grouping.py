@@ -93,29 +93,34 @@ class Groups:
                 for i, g in enumerate(self.labels.tolist())]
 
 
-def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score: np.ndarray, posting_ids,
+def group_matches(n: int, query: np.ndarray, candidate: np.ndarray, score, posting_ids,
                   decisions=None, config: GroupingConfig | None = None) -> Groups:
     """Group `n` listings from match pairs (positions, any direction, repeats allowed) and moderators' decisions.
 
+    `score`: each pair's score (the best of a pair's copies counts), as an array, or as a function giving
+    the scores at some of the pairs' indices: only pairs the strongest-first walk reaches need one (a fifth
+    of them at a million listings, where computing every margin cost a fifth of the grouping).
     `decisions` holds (posting_id_a, posting_id_b, decision) rows, decision "confirmed" or "rejected"
     (a DataFrame with those columns, or any iterable of triples); the last decision on a pair wins.
     `posting_ids`: a sequence, or a pd.Index whose lookup table is kept between calls (see _decision_pairs).
     """
     config = config or GroupingConfig()
-    a, b, score = _unique_pairs(n, query, candidate, score)
-    bridge = _weak_bridges(n, a, b, config)
+    if not callable(score) and len(score) != len(query):
+        raise ValueError("query, candidate and score must have the same length")
+    a, b, pair_of = _unique_pairs(n, query, candidate)
+    kept = ~_weak_bridges(n, a, b, config)
     confirmed, rejected, unknown = _decision_pairs(decisions, posting_ids)
-    a, b, score = a[~bridge], b[~bridge], score[~bridge]
     # Pairs only ever merge within a connected component of all the pairs. A component no larger than
     # max_size and free of rejected pairs is merged whole, whatever the order: only the others need
     # the strongest-first walk (few, on real catalogues; sorting every pair would cost more than walking them),
     # which gives exactly what walking every pair would.
-    component, guarded = _guarded_components(n, a, b, confirmed, rejected, config.max_size)
-    walk = guarded[a]
-    a, b, score = a[walk], b[walk], score[walk]
+    component, guarded = _guarded_components(n, a[kept], b[kept], confirmed, rejected, config.max_size)
+    walk = kept & guarded[a]
+    score = _best_scores(pair_of, walk, score)
+    a, b = a[walk], b[walk]
     order = np.lexsort((b, a, -score))
     walked, too_big, refused, conflicts = capped_walk(n, a[order], b[order], confirmed, rejected, config.max_size)
-    dropped = {"size": int(too_big), "bridge": int(bridge.sum()), "rejected": int(refused),
+    dropped = {"size": int(too_big), "bridge": int((~kept).sum()), "rejected": int(refused),
                "unknown_decisions": unknown, "conflicts": int(conflicts)}
     # Both name each group by one of its listings: a component merged whole, and the walk's groups.
     return _groups(np.where(guarded, walked, component), posting_ids if isinstance(posting_ids, pd.Index)
@@ -137,7 +142,7 @@ def group_table(table: pd.DataFrame, rule, posting_ids, decisions=None, config: 
     """The groups of a neighbour table's matches under `rule` (a UnionRule), strongest margin first."""
     rows = rule.matched_rows(table)
     return group_matches(len(posting_ids), table["query"].to_numpy()[rows], table["candidate"].to_numpy()[rows],
-                         rule.margin(table, rows=rows), posting_ids, decisions, config)
+                         lambda at: rule.margin(table, rows=rows[at]), posting_ids, decisions, config)
 
 
 def tune_grouping(table: pd.DataFrame, rule, labels, posting_ids, max_sizes=(10, 20, 30, 50),
@@ -155,16 +160,30 @@ def tune_grouping(table: pd.DataFrame, rule, labels, posting_ids, max_sizes=(10,
     return best, best_f1
 
 
-def _unique_pairs(n: int, query, candidate, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected pairs (a < b), each once with its best score; self-pairs dropped."""
+def _unique_pairs(n: int, query, candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected pairs (a < b), each once, self-pairs dropped; and each given pair's index among them (-1: self)."""
     query, candidate = np.asarray(query, np.int64), np.asarray(candidate, np.int64)
-    score = np.asarray(score)
-    score = score if np.issubdtype(score.dtype, np.floating) else score.astype(np.float64)
-    if not len(query) == len(candidate) == len(score):
+    if len(query) != len(candidate):
         raise ValueError("query, candidate and score must have the same length")
     if len(query) and (min(query.min(), candidate.min()) < 0 or max(query.max(), candidate.max()) >= n):
         raise ValueError(f"pair positions must lie in 0..{n - 1}")
-    return undirected_pairs(n, query, candidate, score)
+    return undirected_pairs(n, query, candidate)
+
+
+def _best_scores(pair_of: np.ndarray, wanted: np.ndarray, score) -> np.ndarray:
+    """The best score of each `wanted` pair (a mask over the unique pairs), in their order, from the given
+    pairs that are copies of them (NaN where any copy's is, like np.maximum). `score`: see group_matches."""
+    count = int(np.count_nonzero(wanted))
+    slot = np.full(len(wanted) + 1, -1, np.int64)  # the last slot answers self-pairs (pair_of -1): none
+    slot[:-1][wanted] = np.arange(count)
+    slot = slot[pair_of]
+    given = np.flatnonzero(slot >= 0)
+    values = score(given) if callable(score) else np.asarray(score)[given]
+    values = values if np.issubdtype(values.dtype, np.floating) else values.astype(np.float64)
+    best = np.full(count, -np.inf, values.dtype)
+    with np.errstate(invalid="ignore"):  # NaN wins, as meant
+        np.maximum.at(best, slot[given], values)
+    return best
 
 
 def _weak_bridges(n: int, a: np.ndarray, b: np.ndarray, config: GroupingConfig) -> np.ndarray:

@@ -184,9 +184,13 @@ def test_guards_are_tuned_on_labelled_groups():
 def walk_every_pair(n, query, candidate, score, posting_ids, decisions, config):
     """The grouping walk over every pair, strongest first, with no shortcut and no compiled code: a plain
     Python union-find with ban sets, what group_matches must equal."""
-    from matcher.grouping import _decision_pairs, _groups, _unique_pairs, _weak_bridges
+    from matcher.grouping import _decision_pairs, _groups, _weak_bridges
 
-    a, b, score = _unique_pairs(n, query, candidate, score)
+    best = {}
+    for x, y, value in zip(query.tolist(), candidate.tolist(), score.tolist()):
+        if x != y:
+            best[min(x, y), max(x, y)] = max(best.get((min(x, y), max(x, y)), -np.inf), value)
+    (a, b), score = np.array(sorted(best), np.int64).reshape(-1, 2).T, np.array([best[k] for k in sorted(best)])
     bridge = _weak_bridges(n, a, b, config)
     confirmed, rejected, unknown = _decision_pairs(decisions, np.asarray(posting_ids).astype(str))
     parent, size, banned = list(range(n)), [1] * n, {}
@@ -275,3 +279,18 @@ def test_ids_of_a_few_listings_are_the_ids_of_their_groups():
     np.testing.assert_array_equal(few, everything.ids[positions])
     np.testing.assert_array_equal(everything.ids_of(positions), everything.ids[positions])
     assert len(group_matches(n, q, c, score, names).ids_of(np.zeros(0, np.int64))) == 0
+
+
+def test_scores_are_asked_only_for_the_walked_pairs_and_keep_each_pairs_best():
+    """The walk's scores come from the given pairs that copy a walked pair, and no others (a function is asked
+    for those alone); a pair's best is np.maximum over its copies, NaN included."""
+    from matcher.grouping import _best_scores
+
+    pair_of = np.array([0, 1, -1, 0, 2, 1, 0])        # given pairs 0, 3 and 6 copy unique pair 0; 2 is a self-pair
+    score = np.array([0.2, 0.9, 5.0, 0.7, 0.4, np.nan, 0.1])
+    wanted = np.array([True, True, False])
+    asked = []
+    best = _best_scores(pair_of, wanted, lambda at: asked.append(at.tolist()) or score[at])
+    assert asked == [[0, 1, 3, 5, 6]]
+    np.testing.assert_array_equal(best, [0.7, np.nan])
+    np.testing.assert_array_equal(_best_scores(pair_of, wanted, score), best)
