@@ -153,7 +153,8 @@ class Explorer:
         """A rule's matches, groups and summary, and the sweep of its `charted` threshold. The sweep runs in a
         second thread meanwhile (its compiled pass and NumPy's comparisons release the GIL): when a threshold
         other than the charted one moves, both halves take about as long, so two cores halve the wait."""
-        self._reached(rule, rule.active())  # the moved threshold's rows, compared once for both threads
+        for channel, threshold in rule.active().items():  # the moved threshold compared once, for both threads
+            self._reaching(rule, channel, threshold)
         with ThreadPoolExecutor(1) as pool:
             sweep = pool.submit(self.sweep, rule, charted)
             applied = self.apply(rule)
@@ -186,19 +187,19 @@ class Explorer:
         return pd.DataFrame({"threshold": GRID, "pairs": pairs})
 
     def _reached(self, rule: UnionRule, thresholds: dict[str, float]) -> np.ndarray:
-        """Which rows reach any of `thresholds` (channels of `rule`), as a mask.
-
-        Each channel's rows at a threshold are kept as bits, so moving one
-        threshold compares one column and ors the others' bits (a column is 4 bytes
-        a row, its bits an eighth of one): at a million listings the comparisons
-        were half of applying a rule, and the sweep's fixed thresholds repeated them.
-        """
+        """Which rows reach any of `thresholds` (channels of `rule`), as a mask: the channels' kept bits or-ed."""
         bits = np.zeros((len(self.table) + 7) // 8, np.uint8)
         for channel, threshold in thresholds.items():
-            key = ("reach", channel, threshold, _weights_key(rule.weights) if channel == FUSED else ())
-            bits |= self._keep(key, lambda: np.packbits(self.score(rule, channel) >= threshold, bitorder="little"),
-                               size=32)
+            bits |= self._reaching(rule, channel, threshold)
         return np.unpackbits(bits, count=len(self.table), bitorder="little").view(bool)
+
+    def _reaching(self, rule: UnionRule, channel: str, threshold: float) -> np.ndarray:
+        """Which rows reach `threshold` on `channel`, as bits, kept: moving one threshold then compares one
+        column and ors the others' bits (a column is 4 bytes a row, its bits an eighth of one). At a million
+        listings the comparisons were half of applying a rule, and the sweep's fixed thresholds repeated them."""
+        key = ("reach", channel, threshold, _weights_key(rule.weights) if channel == FUSED else ())
+        return self._keep(key, lambda: np.packbits(self.score(rule, channel) >= threshold, bitorder="little"),
+                          size=32)
 
     def _fused(self, weights: dict[str, float]) -> np.ndarray:
         """The fused score for `weights`, computed once per weights (moving a threshold never changes it)."""
