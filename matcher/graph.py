@@ -1,4 +1,5 @@
-"""Compiled loops over match graphs: connected components, neighbourhood overlaps, a capped Kruskal walk.
+"""Compiled loops over match graphs: unique pairs, connected components, neighbourhood overlaps, a capped
+Kruskal walk.
 
 Grouping a million listings walks millions of pairs one at a time (union-find)
 and intersects as many pairs of match sets: loops that NumPy can only imitate

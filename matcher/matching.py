@@ -112,9 +112,9 @@ class UnionRule:
         rows where any score reaches its threshold (ascending), likewise.
         """
         query = table["query"].to_numpy()
-        if reaching is None:
-            reaching = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
         rows = reaching
+        if rows is None:
+            rows = np.flatnonzero(_mask(self.scores(table, fused), self.thresholds, len(table)))
         matched = query[rows]
         kept = _capped(matched, lambda over: self.margin(table, fused, rows[over]), self.max_matches - 1)
         if kept is not None:
