@@ -116,20 +116,17 @@ def charted(rule: UnionRule) -> str:
 
 def threshold_plan(ex: Explorer, rule: UnionRule, moved: str | None = None):
     """The Thresholds fragment's work for the i-th slider move of `moved` (default: the charted channel, or the
-    first active one if that is off), as the page does it: `Explorer.tuned`, the charted sweep alongside."""
-    shown = charted(rule)
-    moved = moved or (shown if shown in active_channels(rule) else None)
-    return lambda i: [("tuned", lambda _: ex.tuned(varied_rule(rule, i, moved), shown))]
+    first active one if that is off: varied_rule's default), as the page does it: `Explorer.tuned`, the charted
+    sweep alongside."""
+    return lambda i: [("tuned", lambda _: ex.tuned(varied_rule(rule, i, moved), charted(rule)))]
 
 
 def threshold_steps(ex: Explorer, rule: UnionRule):
-    """The same work as threshold_plan's for the charted channel, one step after another: where the time goes."""
-    shown = charted(rule)
-    moved = shown if shown in active_channels(rule) else None
-    return lambda i: [("apply", lambda _: ex.apply(varied_rule(rule, i, moved))),
+    """threshold_plan's default move, one step after another: where the time goes."""
+    return lambda i: [("apply", lambda _: ex.apply(varied_rule(rule, i))),
                       ("groups", lambda a: (a, ex.groups(a))),
                       ("summary", lambda ag: (ag[0], ex.summary(*ag))),
-                      ("sweep", lambda a: ex.sweep(a[0].rule, shown))]
+                      ("sweep", lambda a: ex.sweep(a[0].rule, charted(rule)))]
 
 
 def timed(plan, repeats: int) -> dict:

@@ -179,7 +179,7 @@ class Explorer:
         fixed = self._reached(rule, others)
         scores = self.score(rule, channel)
         key = ("bins", channel, _weights_key(rule.weights) if channel == FUSED else ())
-        bins = self._keep(key, lambda: _read_only(grid_bins(scores, GRID)), size=12)
+        bins = self._keep(key, lambda: grid_bins(scores, GRID), size=12)
         if self.scorer is not None:
             return self.scorer.sweep_scores(fixed, scores, GRID, bins)
         none = np.zeros(0, np.int64)  # rows in stored order; no labels
