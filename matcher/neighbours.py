@@ -20,10 +20,13 @@ from matcher.index import HnswIndex, drop_self, exact_search
 from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
-# Up to this many listings a dense channel (and pHash) is searched exactly: no slower there than building an
-# HNSW index with the engine's parameters and searching it. The crossover rises with the dimension: about
-# 15k at 384-d (bench/ann.py), above 20k at 896-d, the combined embedding's (bench/scale.py, docs/BENCHMARKS.md).
-EXACT_CUTOFF = 20_000
+# Up to this many listings a dense channel is searched exactly: faster there than building an HNSW index with
+# the engine's parameters and searching it (bench/ann.py, 384-d vectors shaped like real ones: 152 s against
+# 198 s at 100k; on the real 22,642 titles 7.8 s against 21.7 s). The exact cost grows with the square of the
+# catalogue, HNSW's with about its 1.45th power: they would meet near 160k. pHash's exact Hamming distances
+# stop earlier: no faster than HNSW over its 64 signs at 20k, twice as slow at 100k.
+EXACT_CUTOFF = 100_000
+PHASH_EXACT_CUTOFF = 20_000
 
 
 def sim_column(channel: str) -> str:
@@ -122,14 +125,13 @@ def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_p
               chunk: int = 1024):
     """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn.
 
-    Exact Hamming distances up to EXACT_CUTOFF hashes (bit counts: 4 times
-    faster than the float products of the dense channels' exact search); beyond,
+    Exact Hamming distances up to PHASH_EXACT_CUTOFF hashes; beyond,
     the dense channels' search of the hashes as +-1 vectors, whose cosine is
     exactly 1 - 2 * distance / 64.
     """
     n = len(bits)
     rows = np.flatnonzero(present)
-    if len(rows) > EXACT_CUTOFF:
+    if len(rows) > PHASH_EXACT_CUTOFF:
         signs = ((bits[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) * 2 - 1
         ids, cosines, _ = nearest(signs / 8, present, k, hnsw_params)
         close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)

