@@ -38,9 +38,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synthetic import clustered_vectors, describe, group_labels  # noqa: E402
+from synthetic import clustered_phashes, clustered_vectors, describe, group_labels  # noqa: E402
 
 from matcher.index import HnswIndex, drop_self, exact_search  # noqa: E402
+from matcher.neighbours import phash_signs  # noqa: E402
 from matcher.text.channel import load_channel  # noqa: E402
 
 K = 50
@@ -147,11 +148,15 @@ def choose(run: dict) -> dict | None:
 
 def crossover(sizes, dim: int, seed: int) -> list[dict]:
     """The engine's self-join (each listing's K nearest others), exact against HNSW build + search at the
-    engine's own parameters (HnswIndex's defaults): where they meet is the engine's EXACT_CUTOFF."""
+    engine's own parameters (HnswIndex's defaults): where they meet is the engine's EXACT_CUTOFF. The same
+    for pHashes, searched as 64 signs (matcher.neighbours.phash_signs) under the same cutoff."""
     rows = []
     for n in sizes:
-        rows.append(self_join(clustered_vectors(group_labels(n, seed), dim, seed)))
-        print(f"self-join {n:,}: exact {rows[-1]['exact_s']:.2f} s, hnsw {rows[-1]['hnsw_s']:.2f} s", flush=True)
+        labels = group_labels(n, seed)
+        rows.append({**self_join(clustered_vectors(labels, dim, seed)),
+                     "phash": self_join(phash_signs(clustered_phashes(labels, seed)))})
+        print(f"self-join {n:,}: exact {rows[-1]['exact_s']:.2f} s, hnsw {rows[-1]['hnsw_s']:.2f} s; pHash exact "
+              f"{rows[-1]['phash']['exact_s']:.2f} s, hnsw {rows[-1]['phash']['hnsw_s']:.2f} s", flush=True)
     return rows
 
 

@@ -21,12 +21,10 @@ from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
 # Up to this many listings a dense channel is searched exactly: faster there than building an HNSW index with
-# the engine's parameters and searching it (bench/ann.py, 384-d vectors shaped like real ones: 152 s against
-# 198 s at 100k; on the real 22,642 titles 7.8 s against 21.7 s). The exact cost grows with the square of the
-# catalogue, HNSW's with about its 1.45th power: they would meet near 160k. pHash's exact Hamming distances
-# stop earlier: no faster than HNSW over its 64 signs at 20k, twice as slow at 100k.
+# the engine's parameters and searching it (bench/ann.py, 384-d vectors shaped like real ones: 139 s against
+# 209 s at 100k; on the real 22,642 titles 7.8 s against 21.7 s; pHashes as 64 signs: 77 s against 79 s at
+# 100k). The exact cost grows with the square of the catalogue, HNSW's with its 1.45th to 1.7th.
 EXACT_CUTOFF = 100_000
-PHASH_EXACT_CUTOFF = 20_000
 
 
 def sim_column(channel: str) -> str:
@@ -121,39 +119,22 @@ def phash_bits(hashes) -> tuple[np.ndarray, np.ndarray]:
     return bits, present
 
 
-def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_params: dict | None = None,
-              chunk: int = 1024):
+def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_params: dict | None = None):
     """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn.
 
-    Exact Hamming distances up to PHASH_EXACT_CUTOFF hashes; beyond,
-    the dense channels' search of the hashes as +-1 vectors, whose cosine is
-    exactly 1 - 2 * distance / 64.
+    The hashes are searched as a dense channel of 64 signs (`phash_signs`),
+    exactly up to EXACT_CUTOFF hashes and with HNSW beyond: their cosine is
+    exactly 1 - 2 * distance / 64, and the products of 64 floats are faster
+    than NumPy's bit counts (bench/ann.py's crossover).
     """
-    n = len(bits)
-    rows = np.flatnonzero(present)
-    if len(rows) > PHASH_EXACT_CUTOFF:
-        signs = ((bits[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) * 2 - 1
-        ids, cosines, _ = nearest(signs / 8, present, k, hnsw_params)
-        close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
-        return np.where(close, ids, -1), np.where(close, 1 - (1 - cosines) / 2, np.nan).astype(np.float32)
-    ids = np.full((n, k), -1, np.int64)
-    sims = np.full((n, k), np.nan, np.float32)
-    base = bits[rows]
-    for start in range(0, len(rows), chunk):
-        block_rows = rows[start:start + chunk]
-        dist = np.bitwise_count(base[None, :] ^ bits[block_rows][:, None]).astype(np.int16)
-        dist[np.arange(len(block_rows)), np.arange(start, start + len(block_rows))] = 999
-        kk = min(k, len(rows) - 1)
-        if kk <= 0:
-            break
-        top = np.argpartition(dist, kk - 1, axis=1)[:, :kk]
-        top_dist = np.take_along_axis(dist, top, axis=1)
-        order = np.argsort(top_dist, axis=1, kind="stable")
-        top, top_dist = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_dist, order, axis=1)
-        close = top_dist <= radius
-        ids[block_rows, :kk] = np.where(close, rows[top], -1)
-        sims[block_rows, :kk] = np.where(close, 1.0 - top_dist / 64.0, np.nan)
-    return ids, sims
+    ids, cosines, _ = nearest(phash_signs(bits), present, k, hnsw_params)
+    close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
+    return np.where(close, ids, -1), np.where(close, 1 - (1 - cosines) / 2, np.nan).astype(np.float32)
+
+
+def phash_signs(bits: np.ndarray) -> np.ndarray:
+    """Each 64-bit hash as 64 unit-norm float32 signs (+-1/8): dot products are 1 - 2 * Hamming distance / 64."""
+    return ((bits[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.float32) / 4 - 1 / 8
 
 
 def phash_similarity(bits, present, query, candidate) -> np.ndarray:

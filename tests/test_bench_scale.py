@@ -98,6 +98,7 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     ann = json.loads((out / "ann.json").read_text())
     assert max(e["recall@50"] for p in ann["runs"][0]["hnsw"] for e in p["ef"]) > 0.95
     assert [c["size"] for c in ann["crossover"]] == [500, 1000]
+    assert all(c["phash"]["exact_s"] > 0 < c["phash"]["hnsw_s"] for c in ann["crossover"])
     scale = json.loads((out / "scale.json").read_text())
     assert [r["size"] for r in scale["runs"]] == [1000, 2000]
     for run in scale["runs"]:

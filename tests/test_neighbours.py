@@ -88,7 +88,7 @@ def test_the_table_in_pieces_equals_the_whole_table_and_streams_to_parquet(tmp_p
 def test_phash_beyond_the_exact_cutoff_finds_the_close_hashes(monkeypatch):
     encoded = encoded_catalogue(n=400)
     exact_ids, exact_sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
-    monkeypatch.setattr(neighbours, "PHASH_EXACT_CUTOFF", 100)
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
     ids, sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6, hnsw_params={"threads": 1})
     assert ((exact_ids >= 0).sum(axis=1) == (ids >= 0).sum(axis=1)).all()
     np.testing.assert_allclose(np.sort(np.nan_to_num(sims), axis=1), np.sort(np.nan_to_num(exact_sims), axis=1))
@@ -101,6 +101,24 @@ def test_pair_similarity_is_nan_without_evidence():
     sims = pair_similarity(x, present, q, c)
     assert np.isnan(sims[1])
     np.testing.assert_allclose(sims[[0, 2, 3]], [x[0] @ x[1], x[1] @ x[4], x[3] @ x[4]], atol=1e-6)
+
+
+def test_phash_neighbours_are_the_hashes_within_the_radius_by_hamming_distance():
+    rng = np.random.default_rng(3)
+    centres = rng.integers(0, 2**63, 20).astype(np.uint64)
+    flips = np.zeros(300, np.uint64)
+    for _ in range(4):  # each hash a few random bits away from one of 20 centres
+        flips ^= np.uint64(1) << rng.integers(0, 64, 300).astype(np.uint64)
+    bits = centres[rng.integers(0, 20, 300)] ^ flips
+    present = rng.random(300) > 0.1
+    ids, sims = phash_knn(bits, present, 8, radius=6)
+    distance = np.bitwise_count(bits[:, None] ^ bits[None, :]).astype(int)
+    for row in range(300):
+        close = {c for c in np.flatnonzero(present & (distance[row] <= 6)) if c != row} if present[row] else set()
+        found = ids[row][ids[row] >= 0]
+        assert set(found) <= close and len(found) == min(len(close), 8)
+        assert all(distance[row, found].max() <= distance[row, c] for c in close - set(found))  # the nearest kept
+        np.testing.assert_allclose(sims[row][ids[row] >= 0], 1 - distance[row, found] / 64)
 
 
 def test_phash_equal_and_close_hashes():
