@@ -124,8 +124,8 @@ def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_p
 
     The hashes are searched as a dense channel of 64 signs (`phash_signs`),
     exactly up to EXACT_CUTOFF hashes and with HNSW beyond: their cosine is
-    exactly 1 - 2 * distance / 64, and the products of 64 floats are faster
-    than NumPy's bit counts (bench/ann.py's crossover).
+    exactly 1 - 2 * distance / 64, and the products of 64 floats beat the
+    NumPy bit counts that searched them exactly before (docs/bench/status.md).
     """
     ids, cosines, _ = nearest(phash_signs(bits), present, k, hnsw_params)
     close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
