@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic import clustered_phashes, clustered_vectors, describe, group_labels  # noqa: E402
 
+from matcher.artifacts import read_manifest  # noqa: E402
 from matcher.index import HnswIndex, drop_self, exact_search  # noqa: E402
 from matcher.neighbours import phash_signs  # noqa: E402
 from matcher.text.channel import load_channel  # noqa: E402
@@ -132,7 +133,7 @@ def calibration(model: Path, channel: str, n_queries: int, seed: int) -> dict:
     grid = [(engine["M"], engine["ef_construction"])]
     synthetic_labels = group_labels(len(vectors), seed)
     synthetic = clustered_vectors(synthetic_labels, vectors.shape[1], seed)
-    catalogue = json.loads((model / "manifest.json").read_text())["catalog"]["source"]
+    catalogue = read_manifest(model, verify=False)["catalog"]["source"]
     return {"source": str(model), "catalogue": catalogue, "channel": channel,
             "real": {**search_run(vectors, labels, n_queries, grid, seed), "self_join": self_join(vectors)},
             "synthetic": {**search_run(synthetic, synthetic_labels, n_queries, grid, seed),
