@@ -1,8 +1,10 @@
-"""Nearest-neighbour search: hnswlib against exact search, on clustered synthetic vectors (bench/synthetic.py).
+"""Nearest-neighbour search: exact, hnswlib and nearest-neighbour descent, on clustered synthetic vectors
+(bench/synthetic.py).
 
-    python bench/ann.py                                  # 10k, 100k, 1M at 384-d, 10,000 queries (about an hour)
+    python bench/ann.py                                  # 10k, 100k, 1M at 384-d, 10,000 queries (hours)
     python bench/ann.py --sizes 2000 --queries 200 --grid small --out /tmp/ann   # seconds (CI)
     python bench/ann.py --sizes 1000000 --grid engine --crossover --keep docs/bench/ann.json   # 1M, engine's M
+    python bench/ann.py --sizes 1000000 --grid none --crossover --keep docs/bench/ann.json    # 1M, the graph only
     python bench/ann.py --sizes --crossover --calibrate artifacts/shopee-dev/model --keep docs/bench/ann.json
 
 For each size: exact top-k of `--queries` sampled listings by chunked BLAS
@@ -10,11 +12,18 @@ products (matcher.index.exact_search, the engine's own), timed; then an HNSW
 index per (M, ef_construction) of the grid, timed to build, its memory taken
 from its saved file, and queried at each ef: recall@10 and recall@50 against
 the exact neighbours (a listing itself left out, as the engine's self-join
-does), query time for all queries, and the speed-up over exact search.
+does), query time for all queries, and the speed-up over exact search. Then
+the engine's self-join beyond its exact cutoff: every listing's neighbour
+graph by nearest-neighbour descent (matcher.index.knn_graph), timed whole,
+its lists of the sampled listings scored the same way; its speed-up is over
+the exact self-join, whose time is the queries' times n / queries (exact cost
+is the same for every query). `--grid none` skips HNSW, keeping the HNSW
+points of a `--keep` run of the same size (same seed, same vectors).
 
 Then the self-join crossover: the engine's whole kNN self-join (every listing's
-51 nearest) exactly and with HNSW at the chosen parameters, at sizes from 1k to
-50k, to find the size below which exact search is simply faster.
+51 nearest) exactly, with HNSW at the engine's parameters and by
+nearest-neighbour descent, at sizes from 1k to 50k, with the approximate
+searches' recall against the exact lists.
 
 With --calibrate, a labelled build's real sentence vectors are searched the
 same way (the engine's parameters only) beside synthetic vectors of the same
@@ -41,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from synthetic import clustered_phashes, clustered_vectors, describe, group_labels  # noqa: E402
 
 from matcher.artifacts import read_manifest  # noqa: E402
-from matcher.index import HnswIndex, drop_self, exact_search  # noqa: E402
+from matcher.index import HnswIndex, drop_self, exact_search, knn_graph  # noqa: E402
 from matcher.neighbours import phash_signs  # noqa: E402
 from matcher.text.channel import load_channel  # noqa: E402
 
@@ -54,6 +63,7 @@ GRIDS = {  # (M, ef_construction) per size; the biggest sizes get fewer builds, 
              1_000_000: [(16, 200), (32, 200)]},
     "small": {},
     "engine": {},  # only the engine's own (M, ef_construction) at every size: a 1M run in a quarter of an hour
+    "none": {},  # no HNSW: the exact search and the neighbour graph only
 }
 SMALL_GRID = [(16, 100), (32, 200)]
 CROSSOVER_SIZES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
@@ -72,6 +82,11 @@ def matchable_recall(found: np.ndarray, truth: np.ndarray, matchable: np.ndarray
     """Share of the true neighbours at cosine MATCHABLE or more that the search returned: those a rule could match."""
     hits = sum(np.isin(t[m], f).sum() for f, t, m in zip(found, truth, matchable))
     return float(hits / max(matchable.sum(), 1))
+
+
+def scores(found: np.ndarray, truth: np.ndarray, matchable: np.ndarray) -> dict:
+    return {"recall@10": recall(found, truth, 10), "recall@50": recall(found, truth, K),
+            "recall_matchable": matchable_recall(found, truth, matchable)}
 
 
 def without_self(ids: np.ndarray, sims: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -95,6 +110,13 @@ def search_run(vectors: np.ndarray, labels: np.ndarray, n_queries: int, grid, se
            "matchable_per_query": float(matchable.sum(axis=1).mean()),
            "exact": {"query_s": exact_s, "memory_bytes": vectors.nbytes}, "hnsw": []}
     print(f"{n:,} x {dim}: exact {exact_s:.1f} s for {len(queries):,} queries", flush=True)
+    started = time.perf_counter()
+    graph = knn_graph(vectors, K + 1)
+    graph_s = time.perf_counter() - started
+    run["graph"] = {**scores(without_self(graph[0][queries], graph[1][queries], queries), truth_ids, matchable),
+                    "self_join_s": graph_s, "speedup": exact_s * n / len(queries) / graph_s}
+    del graph
+    print(f"  neighbour graph: {graph_s:.1f} s, recall@50 {run['graph']['recall@50']:.4f}", flush=True)
     for M, ef_construction in grid:
         started = time.perf_counter()
         index = HnswIndex(M=M, ef_construction=ef_construction).fit(vectors)
@@ -108,10 +130,8 @@ def search_run(vectors: np.ndarray, labels: np.ndarray, n_queries: int, grid, se
             started = time.perf_counter()
             found = without_self(*index.search(vectors[queries], K + 1), queries)
             query_s = time.perf_counter() - started
-            point["ef"].append({"ef": ef, "recall@10": recall(found, truth_ids, 10),
-                                "recall@50": recall(found, truth_ids, K),
-                                "recall_matchable": matchable_recall(found, truth_ids, matchable),
-                                "query_s": query_s, "speedup": exact_s / query_s})
+            point["ef"].append({"ef": ef, **scores(found, truth_ids, matchable), "query_s": query_s,
+                                "speedup": exact_s / query_s})
         best = max(e["recall@50"] for e in point["ef"])
         print(f"  M={M} efC={ef_construction}: build {build_s:.1f} s, {memory / 2**20:.0f} MiB, "
               f"best recall@50 {best:.4f}", flush=True)
@@ -148,28 +168,43 @@ def choose(run: dict) -> dict | None:
 
 
 def crossover(sizes, dim: int, seed: int) -> list[dict]:
-    """The engine's self-join (each listing's K nearest others), exact against HNSW build + search at the
-    engine's own parameters (HnswIndex's defaults): where they meet is the engine's EXACT_CUTOFF. The same
-    for pHashes, searched as 64 signs (matcher.neighbours.phash_signs) under the same cutoff."""
+    """The engine's self-join (each listing's K nearest others): exact, HNSW build + search at the engine's
+    own parameters (HnswIndex's defaults), and nearest-neighbour descent; where exact search stops being the
+    faster is the engine's EXACT_CUTOFF. The same for pHashes, searched as 64 signs
+    (matcher.neighbours.phash_signs) under the same cutoff."""
     rows = []
     for n in sizes:
         labels = group_labels(n, seed)
         rows.append({**self_join(clustered_vectors(labels, dim, seed)),
                      "phash": self_join(phash_signs(clustered_phashes(labels, seed)))})
-        print(f"self-join {n:,}: exact {rows[-1]['exact_s']:.2f} s, hnsw {rows[-1]['hnsw_s']:.2f} s; pHash exact "
-              f"{rows[-1]['phash']['exact_s']:.2f} s, hnsw {rows[-1]['phash']['hnsw_s']:.2f} s", flush=True)
+        print(f"self-join {n:,}: exact {rows[-1]['exact_s']:.2f} s, hnsw {rows[-1]['hnsw_s']:.2f} s, graph "
+              f"{rows[-1]['graph_s']:.2f} s; pHash exact {rows[-1]['phash']['exact_s']:.2f} s, hnsw "
+              f"{rows[-1]['phash']['hnsw_s']:.2f} s, graph {rows[-1]['phash']['graph_s']:.2f} s", flush=True)
     return rows
 
 
-def self_join(vectors: np.ndarray) -> dict:
-    """Seconds for every listing's K nearest others, exactly and by HNSW build + search."""
+def self_join(vectors: np.ndarray, seed: int = 0, sample: int = 2_000) -> dict:
+    """Seconds for every listing's K nearest others, exactly, by HNSW build + search and by nearest-neighbour
+    descent; the approximate lists' recall against the exact ones, on `sample` listings."""
+    rows = np.random.default_rng(seed).choice(len(vectors), min(sample, len(vectors)), replace=False)
+    found, seconds = {}, {}
+    for name, search in (("exact", lambda: exact_search(vectors, vectors, K + 1)),
+                         ("hnsw", lambda: HnswIndex().fit(vectors).search(vectors, K + 1)),
+                         ("graph", lambda: knn_graph(vectors, K + 1))):
+        started = time.perf_counter()
+        ids, sims = search()
+        seconds[f"{name}_s"] = time.perf_counter() - started
+        found[name] = drop_self(ids[rows], sims[rows], K, self_ids=rows)
+    truth_ids, truth_sims = found["exact"]
+    return {"size": len(vectors), **seconds,
+            **{f"{name}_recall": scores(found[name][0], truth_ids, truth_sims >= MATCHABLE) for name in ("hnsw", "graph")}}
+
+
+def warm_graph() -> float:
+    """Seconds numba takes to compile the neighbour descent, paid once per process: timed apart, before any run."""
     started = time.perf_counter()
-    exact_search(vectors, vectors, K + 1)
-    exact_s = time.perf_counter() - started
-    started = time.perf_counter()
-    index = HnswIndex().fit(vectors)
-    index.search(vectors, K + 1)
-    return {"size": len(vectors), "exact_s": exact_s, "hnsw_s": time.perf_counter() - started}
+    knn_graph(clustered_vectors(group_labels(2_000), 16), K + 1)
+    return time.perf_counter() - started
 
 
 def engine_hnsw() -> dict:
@@ -196,19 +231,27 @@ def main(argv=None) -> dict:
     engine = engine_hnsw()
     grid = GRIDS[args.grid] if args.grid != "engine" else {n: [(engine["M"], engine["ef_construction"])]
                                                               for n in args.sizes}
-    runs = [size_run(n, args.dim, args.queries, grid.get(n, SMALL_GRID), args.seed) for n in args.sizes]
+    compile_s = warm_graph() if args.sizes or args.crossover or args.calibrate else None
+    runs = [size_run(n, args.dim, args.queries, grid.get(n, [] if args.grid == "none" else SMALL_GRID), args.seed)
+            for n in args.sizes]
     cross = crossover(args.crossover, args.dim, args.seed)
     calibrated = calibration(args.calibrate, args.channel, args.queries, args.seed) if args.calibrate else None
     if args.keep:
         kept = json.loads(args.keep.read_text())
+        for run in runs:
+            same = [r for r in kept["runs"] if r["size"] == run["size"] and r["dim"] == run["dim"]]
+            if not run["hnsw"] and same:
+                run["hnsw"], run["hnsw_kept"] = same[0]["hnsw"], True
         runs = sorted(runs + [r for r in kept["runs"] if r["size"] not in args.sizes], key=lambda r: r["size"])
+        compile_s = compile_s or kept.get("graph_compile_s")
         cross = cross or kept["crossover"]
         calibrated = calibrated or kept.get("calibration")
     if not runs:
         raise SystemExit("no sizes to report: give --sizes, or --keep an earlier ann.json")
     chosen = choose(runs[-1])
     report = {"k": K, "target_recall@50": TARGET_RECALL, "runs": runs, "chosen": chosen,
-              "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross, "calibration": calibrated}
+              "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross, "calibration": calibrated,
+              "graph_compile_s": compile_s}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(f"chosen at {runs[-1]['size']:,}: {chosen}")

@@ -54,7 +54,7 @@ HNSW = {"M": 32, "ef_construction": 200, "ef_search": 256, "threads": 1}
 def sweep(vectors: np.ndarray, labels, k: int) -> np.ndarray:
     """Mean F1 at each threshold of GRID, matched as the engine matches: its neighbour table, at most k matches."""
     encoded = Encoded(vectors={"image": vectors}, present={"image": np.abs(vectors).sum(1) > 0})
-    table_scorer = RuleScorer(build_neighbour_table(encoded, k, HNSW, 0)[0], labels)
+    table_scorer = RuleScorer(build_neighbour_table(encoded, k, 0)[0], labels)
     return np.array([table_scorer.rule_scores(UnionRule({"image": float(t)}, max_matches=k)).mean_f1 for t in GRID])
 
 

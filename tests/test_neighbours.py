@@ -1,10 +1,11 @@
 import numpy as np
+import pytest
 import pandas as pd
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from matcher.encode import Encoded
-from matcher.index import HnswIndex, exact_search
+from matcher.index import HnswIndex, exact_search, knn_graph
 import matcher.neighbours as neighbours
 from matcher.neighbours import (Neighbours, add_channels, build_neighbour_table, channel_knn, find_neighbours,
                                 pair_similarity, phash_bits, phash_knn, phash_similarity, table_chunks, whole_table,
@@ -22,6 +23,19 @@ def test_hnsw_agrees_with_exact_search():
     ids, sims = HnswIndex(threads=1).fit(x).search(x, 10)
     assert (ids == exact_ids).mean() > 0.99
     np.testing.assert_allclose(sims, exact_sims, atol=1e-5)
+
+
+def test_the_neighbour_graph_agrees_with_exact_search_and_is_reproducible():
+    x = unit_rows(600, 12)
+    ids, sims = knn_graph(x, 11)
+    exact_ids, _ = exact_search(x, x, 11)
+    assert np.mean([len(np.intersect1d(a, b)) for a, b in zip(ids, exact_ids)]) / 11 > 0.95
+    assert (ids[:, 0] == np.arange(600)).all()  # each row its own nearest, as exact_search has it
+    np.testing.assert_allclose(sims, np.einsum("ij,ij->i", x[np.repeat(np.arange(600), 11)], x[ids.ravel()])
+                               .reshape(600, 11), atol=1e-5)  # cosine similarities, best first
+    assert (np.diff(sims, axis=1) <= 1e-6).all()
+    again = knn_graph(x, 11)
+    np.testing.assert_array_equal(again[0], ids)
 
 
 def test_hnsw_save_load(tmp_path):
@@ -89,7 +103,7 @@ def test_phash_beyond_the_exact_cutoff_finds_the_close_hashes(monkeypatch):
     encoded = encoded_catalogue(n=400)
     exact_ids, exact_sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
-    ids, sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6, hnsw_params={"threads": 1})
+    ids, sims = phash_knn(encoded.phash, encoded.phash_present, 5, radius=6)
     assert ((exact_ids >= 0).sum(axis=1) == (ids >= 0).sum(axis=1)).all()
     np.testing.assert_allclose(np.sort(np.nan_to_num(sims), axis=1), np.sort(np.nan_to_num(exact_sims), axis=1))
 
@@ -143,25 +157,37 @@ def test_adding_channels_to_a_table_equals_building_it_with_them():
     bits = rng.integers(0, 2**63, n).astype(np.uint64)
     bits[:10] = bits[0]  # some equal hashes
     whole = Encoded(vectors=vectors, present=present, phash=bits, phash_present=np.ones(n, bool))
-    params = {"M": 16, "ef_construction": 100, "ef_search": 100, "threads": 1}
-    at_once, _ = build_neighbour_table(whole, 5, params, phash_radius=0)
+    at_once, _ = build_neighbour_table(whole, 5, phash_radius=0)
     first = Encoded(vectors={c: vectors[c] for c in ("dense", "sparse")}, present=present, phash=bits,
                     phash_present=np.ones(n, bool))
-    _, found = build_neighbour_table(first, 5, params, phash_radius=0)
-    added, grown = add_channels(found, whole, ["extra"], 5, params)
+    _, found = build_neighbour_table(first, 5, phash_radius=0)
+    added, grown = add_channels(found, whole, ["extra"], 5)
     assert list(grown.ids) == ["dense", "sparse", "phash", "extra"] and not grown.indexes
     pd.testing.assert_frame_equal(added[at_once.columns], at_once)
     assert str(added["sim_extra"].dtype) == "float16" and str(added["query"].dtype) == "int32"
 
 
-def test_beyond_the_exact_cutoff_dense_channels_are_searched_with_hnsw(monkeypatch):
+def test_beyond_the_exact_cutoff_dense_channels_are_searched_by_neighbour_descent(monkeypatch):
     encoded = encoded_catalogue(n=400)
-    exact = find_neighbours(encoded, ["dense"], 5, {"threads": 1}, keep_indexes=["dense"])
-    assert list(exact.indexes) == ["dense"]  # kept for a later search even where the search itself was exact
+    exact = find_neighbours(encoded, ["dense"], 5)
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
-    approximate = find_neighbours(encoded, ["dense"], 5, {"threads": 1})
-    assert not approximate.indexes
+    graphs = []
+    monkeypatch.setattr(neighbours, "knn_graph", lambda rows, k, _graph=neighbours.knn_graph:
+                        graphs.append(rows.shape) or _graph(rows, k))
+    approximate = find_neighbours(encoded, ["dense"], 5)
+    assert graphs == [(395, 8)] and not approximate.indexes  # the present rows only, and no index to keep
     assert (approximate.ids["dense"] == exact.ids["dense"]).mean() > 0.95
+    assert (approximate.ids["dense"][-5:] == -1).all()  # listings without a title have no neighbours
+
+
+def test_a_kept_index_is_built_at_any_size_and_serves_the_channels_own_search(monkeypatch):
+    encoded = encoded_catalogue(n=400)
+    exact = find_neighbours(encoded, ["dense"], 5)
+    monkeypatch.setattr(neighbours, "knn_graph", lambda *args: pytest.fail("the kept index should be searched"))
+    monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
+    kept = find_neighbours(encoded, ["dense"], 5, {"threads": 1}, keep_indexes=["dense"])
+    assert list(kept.indexes) == ["dense"]
+    assert (kept.ids["dense"] == exact.ids["dense"]).mean() > 0.95
 
 
 def test_pair_similarity_in_runs_of_one_query_matches_row_products():

