@@ -169,9 +169,9 @@ def choose(run: dict) -> dict | None:
 
 def crossover(sizes, dim: int, seed: int) -> list[dict]:
     """The engine's self-join (each listing's K nearest others): exact, HNSW build + search at the engine's
-    own parameters (HnswIndex's defaults), and nearest-neighbour descent; where exact search stops being the
-    faster is the engine's EXACT_CUTOFF. The same for pHashes, searched as 64 signs
-    (matcher.neighbours.phash_signs) under the same cutoff."""
+    own parameters (HnswIndex's defaults), and nearest-neighbour descent (its compile timed apart, by
+    warm_graph): with the descent's recall, what the engine's EXACT_CUTOFF is chosen from. The same for
+    pHashes, searched as 64 signs (matcher.neighbours.phash_signs) under the same cutoff."""
     rows = []
     for n in sizes:
         labels = group_labels(n, seed)
