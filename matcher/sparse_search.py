@@ -15,6 +15,15 @@ rescored exactly on every term, so the search can miss a neighbour but
 never misscores one. (Leaving the commonest terms out of every listing
 instead, as the engine once did, lost the neighbours of listings made of
 common terms: matchable recall 0.83 at 300k, bench/scale.py.)
+
+Both joins still grow with the square of the catalogue: where every title
+shares common terms with a fixed share of the others, every term's list grows
+with it. Beyond SKETCH_CUTOFF rows the join is approximate instead: each row
+is hashed to SKETCH_DIMS dense coordinates with random signs (a count sketch,
+Charikar et al. 2002, which keeps inner products in expectation with an error
+of about 1/sqrt(SKETCH_DIMS)), the sketches' nearest neighbours are found by
+nearest-neighbour descent (matcher.index.knn_graph, near-linear), and
+SKETCH_CANDIDATES per neighbour wanted are rescored exactly on every term.
 """
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ import scipy.sparse as sp
 from sparse_dot_topn import sp_matmul_topn
 from tqdm import tqdm
 
+from matcher.index import knn_graph
+
 # Multiply-adds per listing an exact self-join may take (300k: char n-grams stay exact to about 20k titles, word
 # TF-IDF to over a million); beyond, the join is prefix-filtered (bench/scale.py measures its recall).
 FLOPS_PER_ROW = 300_000
@@ -32,6 +43,11 @@ FLOPS_PER_ROW = 300_000
 # 14 n²; with 4 candidates per neighbour, recall@51 0.999 at 100k listings and 0.997 at 300k.
 PREFIX_NORM = 0.4
 CANDIDATES_PER_NEIGHBOUR = 4  # candidates rescored per neighbour wanted
+# Beyond this many rows, sketched (bench/scale.py): at 100k char n-grams the sketch takes 188 s for recall@51
+# 0.957 where the prefix filter takes 146 s for 0.999, but it grows with about the 1.14th power of the catalogue.
+SKETCH_CUTOFF = 200_000
+SKETCH_DIMS = 512  # 1,024 finds fewer with the same time (recall@51 0.93 with 82 candidates at 100k)
+SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted (2: recall@51 0.91 at 100k)
 
 
 def sparse_top_k(queries, base, k: int, rows_per_chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
@@ -55,12 +71,35 @@ def sparse_top_k(queries, base, k: int, rows_per_chunk: int = 20_000) -> tuple[n
 
 
 def sparse_self_knn(rows, k: int, flops_per_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k nearest rows (itself included), exact within `flops_per_row` (FLOPS_PER_ROW), else filtered."""
+    """Each row's k nearest rows (itself included): sketched beyond SKETCH_CUTOFF rows, else exact within
+    `flops_per_row` (FLOPS_PER_ROW) multiply-adds per row, else prefix-filtered."""
     rows = sp.csr_matrix(rows, dtype=np.float32)
+    if rows.shape[0] > SKETCH_CUTOFF and SKETCH_CANDIDATES * k < rows.shape[0]:
+        candidates, _ = knn_graph(sketch(rows), SKETCH_CANDIDATES * k, breadth=1.0)
+        return rescored_all(rows, candidates, k)
     index = indexed_part(rows, flops_per_row)
     if index is rows:
         return sparse_top_k(rows, rows, k)
     candidates, _ = sparse_top_k(rows, index, CANDIDATES_PER_NEIGHBOUR * k)
+    return rescored_all(rows, candidates, k)
+
+
+def sketch(rows, dims: int = SKETCH_DIMS, seed: int = 0, rows_per_chunk: int = 100_000) -> np.ndarray:
+    """Unit sparse rows as unit dense rows of `dims` coordinates: each term added, with a random sign, to one
+    coordinate chosen at random, so two rows' product keeps its expected value (a count sketch)."""
+    rng = np.random.default_rng(seed)
+    terms = rows.shape[1]
+    projection = sp.csr_matrix((rng.choice(np.float32([-1.0, 1.0]), terms), (np.arange(terms), rng.integers(0, dims, terms))),
+                               shape=(terms, dims))
+    out = np.empty((rows.shape[0], dims), np.float32)
+    for start in range(0, rows.shape[0], rows_per_chunk):  # bounds the sparse product's memory
+        out[start:start + rows_per_chunk] = (rows[start:start + rows_per_chunk] @ projection).toarray()
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    return out
+
+
+def rescored_all(rows, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's `candidates` rescored on all its terms, the best k kept: `rescored` in bounded blocks."""
     ids = np.empty((rows.shape[0], k), np.int64)
     sims = np.empty((rows.shape[0], k), np.float32)
     for start in range(0, rows.shape[0], 50_000):  # bounds the pairs scored at once
