@@ -141,7 +141,8 @@ def rescored(rows, candidates: np.ndarray, k: int, first: int = 0) -> tuple[np.n
     sims = sims.reshape(candidates.shape)
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     ids, sims = np.take_along_axis(candidates, order, axis=1), np.take_along_axis(sims, order, axis=1)
-    return np.where(ids >= 0, ids, -1), np.where(ids >= 0, sims, np.nan).astype(np.float32)
+    shared = sims > 0  # a candidate sharing no term is no neighbour, as in sparse_top_k
+    return np.where(shared, ids, -1), np.where(shared, sims, np.nan).astype(np.float32)
 
 
 def row_dots(rows, query: np.ndarray, candidate: np.ndarray, batch: int = 65_536) -> np.ndarray:

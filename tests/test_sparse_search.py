@@ -4,7 +4,8 @@ import scipy.sparse as sp
 
 from matcher.demo import plan_demo
 from matcher.index import drop_self, exact_search
-from matcher.sparse_search import PREFIX_NORM, indexed_part, row_dots, sparse_self_knn, sparse_top_k
+import matcher.sparse_search as sparse_search
+from matcher.sparse_search import PREFIX_NORM, indexed_part, row_dots, sketch, sparse_self_knn, sparse_top_k
 from matcher.text import create_channel
 
 K = 6
@@ -86,3 +87,37 @@ def test_listings_made_of_common_terms_only_find_each_other(char_rows):
     assert close.sum(axis=1).min() >= 4  # each other, at cosine 0.98 or more
     for found_sims, truth_sim, near in zip(sims[-4:], truth_sims, close):
         np.testing.assert_allclose(found_sims[:near.sum()], truth_sim[near], atol=1e-6)
+
+
+def test_a_sketch_keeps_the_rows_products(char_rows):
+    sketched = sketch(char_rows, dims=512)
+    assert sketched.shape == (char_rows.shape[0], 512)
+    has_terms = np.diff(char_rows.indptr) > 0  # a demo listing without a title has none
+    np.testing.assert_allclose(np.linalg.norm(sketched, axis=1), has_terms, atol=1e-5)
+    exact = (char_rows[:100] @ char_rows.T).toarray()
+    error = (sketched[:100] @ sketched.T - exact)[has_terms[:100]][:, has_terms]
+    assert abs(error.mean()) < 0.02  # unbiased, but for the renormalising
+    assert error.std() < 2 / np.sqrt(512)
+    np.testing.assert_array_equal(sketch(char_rows, dims=512), sketched)  # the same hashes every time
+
+
+def test_beyond_the_sketch_cutoff_the_search_is_approximate_but_scored_exactly(char_rows, monkeypatch):
+    graphs = []
+    monkeypatch.setattr(sparse_search, "SKETCH_CUTOFF", 500)
+    monkeypatch.setattr(sparse_search, "knn_graph", lambda rows, k, breadth, _graph=sparse_search.knn_graph:
+                        graphs.append((rows.shape, k)) or _graph(rows, k, breadth=breadth))
+    n = char_rows.shape[0]
+    ids, sims = sparse_self_knn(char_rows, K + 1)
+    assert graphs == [((n, sparse_search.SKETCH_DIMS), sparse_search.SKETCH_CANDIDATES * (K + 1))]
+    has_terms = np.diff(char_rows.indptr) > 0
+    assert (ids[has_terms, 0] == np.flatnonzero(has_terms)).all()
+    assert (ids[~has_terms] == -1).all()  # a listing without a title shares no term with any
+    found = ids >= 0
+    np.testing.assert_allclose(sims[found], row_dots(char_rows, np.nonzero(found)[0], ids[found]), atol=1e-6)
+    assert (np.diff(np.nan_to_num(sims, nan=-1), axis=1) <= 1e-6).all()
+    truth_ids, truth_sims = exact_search(char_rows, char_rows, K + 1)
+    assert np.mean([np.isin(t, i).mean() for t, i in zip(truth_ids, ids)]) > 0.95
+    close = truth_sims >= 0.5
+    assert sum(np.isin(t[c], i).sum() for t, c, i in zip(truth_ids, close, ids)) / close.sum() > 0.99
+    again, _ = sparse_self_knn(char_rows, K + 1)
+    np.testing.assert_array_equal(again, ids)
