@@ -219,6 +219,15 @@ def _left_out(run: dict, channel: str) -> str:
     return "SVD path"
 
 
+def _tfidf_cells(run: dict, channel: str) -> str:
+    """A run's time, entries left out, recall@51 and matchable recall for one TF-IDF channel (— where not run)."""
+    if channel not in run["tfidf_recall"]:
+        return " | ".join("—" * 4)
+    found = run["tfidf_recall"][channel]
+    return (f"{run['seconds'][f'knn_{channel}']:.1f} | {_left_out(run, channel)} | {found['recall@51']:.3f} | "
+            f"{found['matchable']:.3f}")
+
+
 def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Figure]]:
     runs = scale["runs"]
     stages = [s for s in scale["growth_time"] if s != "total"]
@@ -263,13 +272,11 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
               "| listings | engine | queries | word: s | word left out | word recall@51 | word matchable | char: s | "
               "char left out | char recall@51 | char matchable |", "|---" * 11 + "|"]
     for r in runs:
-        if set(r["tfidf_recall"]) != {"tfidf_word", "tfidf_char"}:
+        if not r["tfidf_recall"]:
             continue
-        word, char = r["tfidf_recall"]["tfidf_word"], r["tfidf_recall"]["tfidf_char"]
-        lines.append(f"| {r['size']:,} | {r.get('engine') or '?'} | {word['queries']:,} | "
-                     f"{r['seconds']['knn_tfidf_word']:.1f} | {_left_out(r, 'tfidf_word')} | {word['recall@51']:.3f} | "
-                     f"{word['matchable']:.3f} | {r['seconds']['knn_tfidf_char']:.1f} | {_left_out(r, 'tfidf_char')} | "
-                     f"{char['recall@51']:.3f} | {char['matchable']:.3f} |")
+        queries = next(iter(r["tfidf_recall"].values()))["queries"]
+        lines.append(f"| {r['size']:,} | {r.get('engine') or '?'} | {queries:,} | "
+                     + " | ".join(_tfidf_cells(r, channel) for channel in ("tfidf_word", "tfidf_char")) + " |")
     lines += ["", "TF-IDF's growth exponents (time) by engine, each over the sizes that engine ran:", "",
               "| engine | sizes | word | char |", "|---|---|---|---|"]
     for engine, fitted in scale.get("by_engine", {}).items():
