@@ -38,7 +38,7 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     others get -1 ids, as do places beyond a sparse row's last neighbour that
     shares a term. With `index`, dense rows are searched there; without, by
     `dense_self_knn`; sparse rows by matcher.sparse_search (exact within a
-    budget of work per listing, prefix-filtered beyond it).
+    budget of work per listing; beyond it prefix-filtered, or sketched in a large catalogue).
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
