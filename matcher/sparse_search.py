@@ -37,7 +37,7 @@ from tqdm import tqdm
 from matcher.index import knn_graph
 
 # Multiply-adds per listing an exact self-join may take (300k: char n-grams stay exact to about 20k titles, word
-# TF-IDF to over a million); beyond, the join is prefix-filtered (bench/scale.py measures its recall).
+# TF-IDF to over a million); beyond, the join is prefix-filtered or sketched (bench/scale.py measures their recall).
 FLOPS_PER_ROW = 300_000
 # Char n-grams (bench/scale.py): 0.4 keeps 60% of the entries, a join of about 2.3 n² multiply-adds instead of
 # 14 n²; with 4 candidates per neighbour, recall@51 0.999 at 100k listings and 0.997 at 300k.
@@ -104,8 +104,8 @@ def sketch(rows, dims: int = SKETCH_DIMS, seed: int = 0, rows_per_chunk: int = 1
     coordinate chosen at random, so two rows' product keeps its expected value (a count sketch)."""
     rng = np.random.default_rng(seed)
     terms = rows.shape[1]
-    projection = sp.csr_matrix((rng.choice(np.float32([-1.0, 1.0]), terms), (np.arange(terms), rng.integers(0, dims, terms))),
-                               shape=(terms, dims))
+    signs, coordinates = rng.choice(np.float32([-1.0, 1.0]), terms), rng.integers(0, dims, terms)
+    projection = sp.csr_matrix((signs, (np.arange(terms), coordinates)), shape=(terms, dims))
     out = np.empty((rows.shape[0], dims), np.float32)
     for start in range(0, rows.shape[0], rows_per_chunk):  # bounds the sparse product's memory
         out[start:start + rows_per_chunk] = (rows[start:start + rows_per_chunk] @ projection).toarray()
