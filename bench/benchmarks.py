@@ -244,7 +244,7 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
              "Each size ran in its own process; peak memory is the resident set sampled every 20 ms. A run of some "
              "stages alone shows — for the others. Engine: the last commit that changed the code the stages run (?: "
              "unknown, the working tree differed from the commit); "
-             f"the exponents are fitted over the runs of engine {scale.get('fitted_engine', '?')}.", "",
+             f"the exponents are fitted, and the plots drawn, over the runs of engine {scale.get('fitted_engine', '?')}.", "",
              "| listings | commit | engine | table rows | rows per listing | Parquet MiB | "
              + " | ".join(f"{s} s" for s in stages) + " | total s | peak GiB |", "|---" * (len(stages) + 8) + "|"]
     for r in runs:
@@ -290,10 +290,11 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
         fig = go.Figure()
         for s in stages:
             growth = scale["growth_time" if key == "scale_time" else "growth_memory"][s]
-            measured = [r for r in runs if s in r["seconds"]]
+            measured = [r for r in runs if s in r["seconds"] and r.get("engine") == scale.get("fitted_engine")]
             fig.add_scatter(x=[r["size"] for r in measured], y=[value(r, s) for r in measured], mode="lines+markers",
                             name=f"{s} (exponent {_fmt(growth)})")
-        fig.update_layout(title=f"{title} against catalogue size", xaxis_title="listings", yaxis_title=title,
+        fig.update_layout(title=f"{title} against catalogue size (engine {scale.get('fitted_engine', '?')})",
+                          xaxis_title="listings", yaxis_title=title,
                           xaxis_type="log", yaxis_type="log")
         figures[key] = fig
     lines += ["", f"![time against size]({folder}/scale_time.png)", "", f"![memory against size]({folder}/scale_memory.png)", ""]

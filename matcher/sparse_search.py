@@ -24,6 +24,9 @@ Charikar et al. 2002, which keeps inner products in expectation with an error
 of about 1/sqrt(SKETCH_DIMS)), the sketches' nearest neighbours are found by
 nearest-neighbour descent (matcher.index.knn_graph, near-linear), and
 SKETCH_CANDIDATES per neighbour wanted are rescored exactly on every term.
+SKETCHES independent sketches pool their candidates: each sketch blurs other
+neighbours and each descent misses other ones, so the second finds most of
+what the first missed.
 """
 from __future__ import annotations
 
@@ -44,11 +47,14 @@ FLOPS_PER_ROW = 300_000
 PREFIX_NORM = 0.4
 CANDIDATES_PER_NEIGHBOUR = 4  # candidates rescored per neighbour wanted
 # A join beyond its budget is sketched beyond this many rows, prefix-filtered up to it (bench/scale.py, char n-grams
-# at 300k: filtered 1,023 s, matchable recall 0.999; sketched 607 s, 0.975; at 1M sketched 2,359 s, 0.952, time
+# at 300k: filtered 1,023 s, matchable recall 0.999; one sketch 607 s, 0.975; at 1M one sketch 2,359 s, 0.952, time
 # growing with exponent 1.13): the filter's recall while its time stays within about twice the sketch's.
 SKETCH_CUTOFF = 500_000
 SKETCH_DIMS = 512
-SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted
+SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted, from each sketch
+# Char n-grams at 100k (docs/bench/status.md): one sketch found recall@51 0.957, matchable 0.993; two, each with
+# half the candidates, 0.952 and 0.988 in the same time; two with all of them 0.991 and 0.9994 in 1.7 times the time.
+SKETCHES = 2
 
 
 def sparse_top_k(queries, base, k: int, rows_per_chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +84,7 @@ def sparse_self_knn(rows, k: int, flops_per_row: int | None = None) -> tuple[np.
     if path == "exact":
         return sparse_top_k(rows, rows, k)
     if path == "sketched":
-        candidates, _ = knn_graph(sketch(rows), SKETCH_CANDIDATES * k, breadth=1.0)
+        candidates = sketched_candidates(rows, SKETCH_CANDIDATES * k)
     else:
         candidates, _ = sparse_top_k(rows, indexed_part(rows, flops_per_row), CANDIDATES_PER_NEIGHBOUR * k)
     return rescored_all(rows, candidates, k)
@@ -111,6 +117,16 @@ def sketch(rows, dims: int = SKETCH_DIMS, seed: int = 0, rows_per_chunk: int = 1
         out[start:start + rows_per_chunk] = (rows[start:start + rows_per_chunk] @ projection).toarray()
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.finfo(np.float32).tiny)
     return out
+
+
+def sketched_candidates(rows, per_sketch: int) -> np.ndarray:
+    """Each row's `per_sketch` nearest rows by each of SKETCHES independent sketches, pooled, each row once (-1 pads
+    where the sketches agree)."""
+    pooled = np.hstack([knn_graph(sketch(rows, seed=seed), per_sketch, seed=100 + seed, breadth=1.0)[0].astype(np.int32)
+                        for seed in range(SKETCHES)])
+    pooled.sort(axis=1)
+    pooled[:, 1:][pooled[:, 1:] == pooled[:, :-1]] = -1
+    return pooled
 
 
 def rescored_all(rows, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -112,14 +112,16 @@ def test_a_join_beyond_its_budget_is_sketched_beyond_the_cutoff_and_an_affordabl
 
 
 def test_beyond_the_sketch_cutoff_the_search_is_approximate_but_scored_exactly(char_rows, monkeypatch):
+    """Two sketches' candidates pooled, each listing once, then rescored on every term."""
     graphs = []
     monkeypatch.setattr(sparse_search, "SKETCH_CUTOFF", 500)
-    monkeypatch.setattr(sparse_search, "knn_graph", lambda rows, k, breadth, _graph=sparse_search.knn_graph:
-                        graphs.append((rows.shape, k)) or _graph(rows, k, breadth=breadth))
+    monkeypatch.setattr(sparse_search, "knn_graph", lambda rows, k, seed, breadth, _graph=sparse_search.knn_graph:
+                        graphs.append((rows.shape, k, seed, rows[:3].tobytes())) or _graph(rows, k, seed, breadth))
     n = char_rows.shape[0]
     budget = full_flops(char_rows) / n / 20
     ids, sims = sparse_self_knn(char_rows, K + 1, flops_per_row=budget)
-    assert graphs == [((n, sparse_search.SKETCH_DIMS), sparse_search.SKETCH_CANDIDATES * (K + 1))]
+    assert [graph[:2] for graph in graphs] == [((n, sparse_search.SKETCH_DIMS), sparse_search.SKETCH_CANDIDATES * (K + 1))] * 2
+    assert len({graph[2:] for graph in graphs}) == 2  # two independent sketches, each searched with its own seed
     has_terms = np.diff(char_rows.indptr) > 0
     assert (ids[has_terms, 0] == np.flatnonzero(has_terms)).all()
     assert (ids[~has_terms] == -1).all()  # a listing without a title shares no term with any
@@ -132,3 +134,11 @@ def test_beyond_the_sketch_cutoff_the_search_is_approximate_but_scored_exactly(c
     assert sum(np.isin(t[c], i).sum() for t, c, i in zip(truth_ids, close, ids)) / close.sum() > 0.99
     again, _ = sparse_self_knn(char_rows, K + 1, flops_per_row=budget)
     np.testing.assert_array_equal(again, ids)
+
+
+def test_pooled_sketch_candidates_name_each_row_once(char_rows, monkeypatch):
+    monkeypatch.setattr(sparse_search, "knn_graph", lambda rows, k, seed, breadth: (
+        np.array([[0, 1, 2], [1, 0, -1]]) if seed == 100 else np.array([[0, 2, 3], [1, 1, 0]]), None))
+    pooled = sparse_search.sketched_candidates(char_rows[:2], 3)
+    assert [sorted(set(row[row >= 0])) for row in pooled] == [[0, 1, 2, 3], [0, 1]]
+    assert [(row >= 0).sum() for row in pooled] == [4, 2]  # no row twice: it would take two of the k places
