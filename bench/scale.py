@@ -6,6 +6,7 @@
     python bench/scale.py --sizes 30000 --keep docs/bench/scale.json   # remeasure one size, keep the others
     python bench/scale.py --sizes 1000000 --stages knn_tfidf_word knn_tfidf_char --keep docs/bench/scale.json
     python bench/scale.py --sizes --keep docs/bench/scale.json --engine 502cab4   # refit that engine's runs
+    python bench/scale.py --sizes 300000 --stages knn_tfidf_char --sketch-cutoff 200000   # the sketch below its cutoff
 
 Real catalogues run out at 34k listings, so each size is a synthetic one
 (said so in the report): titles from the demo catalogue's generator (its own
@@ -222,19 +223,25 @@ def main(argv=None) -> dict:
                         help="listings whose TF-IDF neighbours are also found by brute force, for the filtered search's recall")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="measure these stages only (`table` needs them all)")
+    parser.add_argument("--sketch-cutoff", type=int, help="sketch a TF-IDF join beyond its budget from this many "
+                                                          "listings (default: the engine's SKETCH_CUTOFF; each run "
+                                                          "records its path)")
     parser.add_argument("--engine", help="fit the runs of this engine (default: the one checked out)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, JSON to stdout
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "scale")
     parser.add_argument("--keep", type=Path, help="an earlier scale.json whose runs join these, but for those of "
                                                    "a size, stages and engine measured again")
     args = parser.parse_args(argv)
+    if args.sketch_cutoff:
+        sparse_search.SKETCH_CUTOFF = args.sketch_cutoff
     if args.one:
         print(json.dumps(one_size(args.one, args.recall_queries, stages=args.stages)))
         return {}
     runs = []
     for n in args.sizes:
+        cutoff = ["--sketch-cutoff", str(args.sketch_cutoff)] if args.sketch_cutoff else []
         done = subprocess.run([sys.executable, __file__, "--one", str(n), "--recall-queries", str(args.recall_queries),
-                               "--stages", *args.stages], capture_output=True, text=True, check=True)
+                               "--stages", *args.stages, *cutoff], capture_output=True, text=True, check=True)
         runs.append(json.loads(done.stdout.splitlines()[-1]))
         print(f"{n:,}: {sum(runs[-1]['seconds'].values()):.1f} s, {', '.join(runs[-1]['seconds'])}, "
               f"peak {runs[-1]['max_rss_bytes'] / 2**30:.2f} GiB", flush=True)
