@@ -48,7 +48,8 @@ PREFIX_NORM = 0.4
 CANDIDATES_PER_NEIGHBOUR = 4  # candidates rescored per neighbour wanted
 # A join beyond its budget is sketched beyond this many rows, prefix-filtered up to it (bench/scale.py, char n-grams
 # at 300k: filtered 1,023 s, matchable recall 0.999; one sketch 607 s, 0.975; at 1M one sketch 2,359 s, 0.952, time
-# growing with exponent 1.13): the filter's recall while its time stays within about twice the sketch's.
+# growing with exponent 1.13): the filter's recall while its time stays within about twice one sketch's. Not
+# measured against the filter again since a second sketch joined (1M: 0.990, time growing with exponent 1.05).
 SKETCH_CUTOFF = 500_000
 SKETCH_DIMS = 512
 SKETCH_CANDIDATES = 3  # sketched neighbours rescored per neighbour wanted, from each sketch
