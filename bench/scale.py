@@ -220,7 +220,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES),
                         help="none, with --keep: refit the kept runs")
     parser.add_argument("--recall-queries", type=int, default=2_000,
-                        help="listings whose TF-IDF neighbours are also found by brute force, for the filtered search's recall")
+                        help="listings whose TF-IDF neighbours are also found by brute force, for the filtered and "
+                             "sketched searches' recall")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="measure these stages only (`table` needs them all)")
     parser.add_argument("--sketch-cutoff", type=int, help="sketch a TF-IDF join beyond its budget from this many "
