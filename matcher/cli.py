@@ -50,8 +50,6 @@ def cmd_build(args) -> None:
                            "finetune": finetune_params(args.finetune, args.device, args.finetune_epochs)}
     if args.channels:
         config.channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
-    if args.threads:
-        config.hnsw["threads"] = args.threads
     manifest = build(_load(args), args.out, config, log=_log)
     _log(f"Built {args.out} in {manifest['build_seconds']} s.")
 
@@ -158,7 +156,6 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--channels", default="", help="comma-separated text channels (default: all)")
     build.add_argument("--max-matches", type=int, default=50)
     build.add_argument("--no-phash", action="store_true", help="ignore the image_phash column")
-    build.add_argument("--threads", type=int, default=0, help="index threads (1: reproducible)")
     build.add_argument("--no-image-channel", action="store_true",
                        help="with --images, use the photos for pHash only, not the embedding channel")
     build.add_argument("--backbone", default="tf_efficientnet_lite0",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.artifacts import IMAGE_FOLDER, read_manifest
-from matcher.index import HnswIndex
+from matcher.index import ExactIndex
 from matcher.grouping import GroupingConfig, Groups, group_matches
 from matcher.matching import FUSED, GRID, OFF, RuleScorer, UnionRule, best_candidates, fused_score, grid_bins
 from matcher.metric import MatchScores
@@ -273,10 +273,10 @@ class Explorer:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             from matcher.images.channel import ImageChannel
 
-            if not (self.folder / "indexes" / f"{ImageChannel.name}.hnsw").is_file():
+            if not ExactIndex.exists(self.folder / "indexes", ImageChannel.name):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             channel = ImageChannel.load(self.folder / IMAGE_FOLDER, cache_dir=None, device="cpu")
-            index = HnswIndex.load(self.folder / "indexes" / f"{ImageChannel.name}.hnsw", channel.dim)
+            index = ExactIndex.load(self.folder / "indexes", ImageChannel.name)
             self._photo_search = (channel, index)
         channel, index = self._photo_search
         vectors, present, problems = channel.transform_paths([path])

@@ -72,7 +72,7 @@ def expanded_vectors(rows, present: np.ndarray, blending: Blending | None = None
         if searched is not None and searched[0].shape[1] >= wanted:
             found, sims = searched[0][:, :wanted], searched[1][:, :wanted]
         else:
-            found, sims, _ = nearest(rows, present, wanted)
+            found, sims = nearest(rows, present, wanted)
         searched = None  # later rounds search the blended rows
         keep = (found >= 0) & (sims >= blending.threshold)
         weights = np.maximum(sims[keep], 0) ** blending.power

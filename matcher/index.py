@@ -1,9 +1,11 @@
 """Nearest-neighbour search: exact search by chunked products (dense rows; sparse ones too, as the benchmarks'
 brute force: the engine searches sparse rows with matcher.sparse_search), the k-nearest-neighbour graph of a large
-set of rows by nearest-neighbour descent (pynndescent), and hnswlib indexes for searches of new queries."""
+set of rows by nearest-neighbour descent (pynndescent), and indexes for searches of new queries: exact search of
+stored rows (the engine's, for the app's photo search) and hnswlib (measured against it by bench/ann.py)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import hnswlib
 import numpy as np
@@ -58,6 +60,39 @@ class HnswIndex:
         self.index_ = hnswlib.Index(space="cosine", dim=dim)
         self.index_.load_index(str(path))
         return self
+
+
+class ExactIndex:
+    """Exact cosine search of new queries among stored unit rows, saved as .npy files that load memory-mapped.
+
+    The app's photo search: one query against a million 512-d rows takes about 0.1 s (bench/ann.py), where an
+    HNSW index of them takes most of an hour to build on 2 cores. `ids` label the rows (default 0..n-1).
+    """
+
+    def fit(self, vectors: np.ndarray, ids=None) -> "ExactIndex":
+        self.vectors_ = np.asarray(vectors, dtype=np.float32)
+        self.ids_ = np.arange(len(vectors)) if ids is None else np.asarray(ids, dtype=np.int64)
+        return self
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k ids and cosine similarities per query row, best first (-1 / nan pad a short result)."""
+        found, sims = exact_search(np.asarray(queries, dtype=np.float32), self.vectors_, k)
+        return np.where(found >= 0, self.ids_[np.maximum(found, 0)], -1), sims
+
+    def save(self, folder, name: str) -> None:
+        np.save(Path(folder) / f"{name}.vectors.npy", self.vectors_)
+        np.save(Path(folder) / f"{name}.ids.npy", self.ids_)
+
+    @classmethod
+    def load(cls, folder, name: str) -> "ExactIndex":
+        self = cls()
+        self.vectors_ = np.load(Path(folder) / f"{name}.vectors.npy", mmap_mode="r")
+        self.ids_ = np.load(Path(folder) / f"{name}.ids.npy")
+        return self
+
+    @staticmethod
+    def exists(folder, name: str) -> bool:
+        return all((Path(folder) / f"{name}.{part}.npy").is_file() for part in ("vectors", "ids"))
 
 
 def exact_search(queries, base, k: int, block_bytes: int = 2 ** 28) -> tuple[np.ndarray, np.ndarray]:

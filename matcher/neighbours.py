@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from matcher.index import HnswIndex, drop_self, exact_search, knn_graph
+from matcher.index import ExactIndex, drop_self, exact_search, knn_graph
 from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
@@ -31,14 +31,14 @@ def sim_column(channel: str) -> str:
     return f"sim_{channel}"
 
 
-def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = None):
+def channel_knn(vectors, present: np.ndarray, k: int):
     """Each listing's k nearest other listings in one channel, as (ids, sims) of shape (n, k).
 
     Only listings with evidence in the channel are searched and returned; the
     others get -1 ids, as do places beyond a sparse row's last neighbour that
-    shares a term. With `index`, dense rows are searched there; without, by
-    `dense_self_knn`; sparse rows by matcher.sparse_search (exact within a
-    budget of work per listing; beyond it prefix-filtered, or sketched in a large catalogue).
+    shares a term. Dense rows are searched by `dense_self_knn`; sparse rows by
+    matcher.sparse_search (exact within a budget of work per listing; beyond
+    it prefix-filtered, or sketched in a large catalogue).
     """
     n = vectors.shape[0]
     ids = np.full((n, k), -1, np.int64)
@@ -47,14 +47,8 @@ def channel_knn(vectors, present: np.ndarray, k: int, index: HnswIndex | None = 
     if len(rows) < 2:
         return ids, sims
     subset = vectors[rows]
-    if index is not None:
-        found, found_sims = index.search(subset, k + 1)
-    elif sp.issparse(subset):
-        found, found_sims = sparse_self_knn(subset, k + 1)
-        found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
-    else:
-        found, found_sims = dense_self_knn(subset, k + 1)
-        found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    found, found_sims = (sparse_self_knn if sp.issparse(subset) else dense_self_knn)(subset, k + 1)
+    found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
     ids[rows], sims[rows] = drop_self(found, found_sims, k, self_ids=rows)
     return ids, sims
 
@@ -135,7 +129,7 @@ def phash_knn(bits: np.ndarray, present: np.ndarray, k: int, radius: int):
     and the products of 64 floats beat the NumPy bit counts that searched
     them exactly before (docs/bench/status.md).
     """
-    ids, cosines, _ = nearest(phash_signs(bits), present, k)
+    ids, cosines = nearest(phash_signs(bits), present, k)
     close = (ids >= 0) & ((1 - cosines) * 32 <= radius + 1e-3)
     return np.where(close, ids, -1), np.where(close, 1 - (1 - cosines) / 2, np.nan).astype(np.float32)
 
@@ -156,50 +150,44 @@ def phash_similarity(bits, present, query, candidate) -> np.ndarray:
 
 @dataclass
 class Neighbours:
-    """Each channel's k nearest other listings (n x k positions, -1 for none), and the HNSW indexes kept
-    for searches of new queries (the photo channel's, for the app's photo search)."""
+    """Each channel's k nearest other listings (n x k positions, -1 for none), and the indexes kept for
+    searches of new queries (the photo channel's, for the app's photo search)."""
 
     ids: dict[str, np.ndarray] = field(default_factory=dict)
-    indexes: dict[str, HnswIndex] = field(default_factory=dict)
+    indexes: dict[str, ExactIndex] = field(default_factory=dict)
 
 
-def find_neighbours(encoded, names, k: int, hnsw_params: dict | None = None, phash_radius: int | None = None,
-                    keep_indexes=()) -> Neighbours:
+def find_neighbours(encoded, names, k: int, phash_radius: int | None = None, keep_indexes=()) -> Neighbours:
     """The k nearest of every listing in channels `names` of `encoded` (and in pHash, given a radius).
 
     A dense channel is searched exactly up to EXACT_CUTOFF listings and by
     nearest-neighbour descent beyond (`dense_self_knn`); where
     `encoded.searched` holds its k nearest already (fusion's combined
     embedding), they are taken as found. The channels of `keep_indexes` (the
-    photo channel, for the app's photo search) get an HNSW index with
-    `hnsw_params`, which their own search then uses, and which is kept.
+    photo channel, for the app's photo search) keep their present rows in an
+    ExactIndex: searching one new query exactly is fast enough at a million
+    listings, and the self-join never pays for an index it does not need.
     """
     found = Neighbours()
     for name in names:
+        vectors, present = encoded.vectors[name], encoded.present[name]
+        if name in keep_indexes and not sp.issparse(vectors) and present.sum() >= 2:
+            found.indexes[name] = ExactIndex().fit(vectors if present.all() else vectors[present],
+                                                   ids=np.flatnonzero(present))
         searched = encoded.searched.pop(name, None)
-        if searched is not None and searched.shape[1] == k and name not in keep_indexes:
+        if searched is not None and searched.shape[1] == k:
             found.ids[name] = searched
-            continue
-        found.ids[name], _, index = nearest(encoded.vectors[name], encoded.present[name], k,
-                                            hnsw_params if name in keep_indexes else None)
-        if index is not None:
-            found.indexes[name] = index
+        else:
+            found.ids[name] = nearest(vectors, present, k)[0]
     if phash_radius is not None and encoded.phash is not None:
         found.ids[PHASH_CHANNEL] = phash_knn(encoded.phash, encoded.phash_present, k, phash_radius)[0].astype(np.int32)
     return found
 
 
-def nearest(vectors, present: np.ndarray, k: int, hnsw_params: dict | None = None):
-    """channel_knn, and int32 ids: (ids, sims, the HNSW index searched, if any).
-
-    Given `hnsw_params`, an HNSW index with them is built over the present
-    dense rows, searched and returned, for searches of new queries later.
-    """
-    index = None
-    if hnsw_params is not None and not sp.issparse(vectors) and present.sum() >= 2:
-        index = HnswIndex(**hnsw_params).fit(vectors[present], ids=np.flatnonzero(present))
-    ids, sims = channel_knn(vectors, present, k, index)
-    return ids.astype(np.int32), sims, index
+def nearest(vectors, present: np.ndarray, k: int):
+    """channel_knn, with int32 ids: (ids, sims)."""
+    ids, sims = channel_knn(vectors, present, k)
+    return ids.astype(np.int32), sims
 
 
 def table_chunks(encoded, found: Neighbours, rows_per_chunk: int = 2 ** 21) -> Iterator[pd.DataFrame]:

@@ -73,7 +73,7 @@ class Fusion:
         encoded.mixtures[COMBINED] = {c: w for c, w in weights.items() if w > 0}
         searched = None
         if k is not None:
-            searched = nearest(rows, present, k)[:2]
+            searched = nearest(rows, present, k)
             encoded.searched[COMBINED] = searched[0]
         encoded.vectors[EXPANDED] = expanded_vectors(rows, present, self.blending, searched)
         encoded.present[EXPANDED] = present

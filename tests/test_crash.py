@@ -25,7 +25,7 @@ KILL_AFTER_S = (0.5, 2.0, 4.0, 7.0, 11.0, 14.0)  # imports, loading, encoding, i
 def build_command(demo_build: Path, out: Path) -> list[str]:
     catalog = demo_build / "demo" / "catalog"
     return [sys.executable, "-m", "matcher", "build", "--catalog", str(catalog / "catalog.csv"),
-            "--images", str(catalog / "images"), "--out", str(out), "--threads", "1"]
+            "--images", str(catalog / "images"), "--out", str(out)]
 
 
 def dead_pid() -> int:

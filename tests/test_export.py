@@ -150,7 +150,7 @@ def shop(demo_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     read(demo_dir / "catalog.csv").head(60).drop(columns="label_group").to_csv(root / "shop.csv", index=False)
     folder = root / "artifacts" / "shop" / "model"
-    assert main(["build", "--catalog", str(root / "shop.csv"), "--out", str(folder), "--threads", "1",
+    assert main(["build", "--catalog", str(root / "shop.csv"), "--out", str(folder),
                  "--channels", "tfidf_word"]) == 0
     return folder
 

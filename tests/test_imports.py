@@ -218,8 +218,7 @@ def test_import_build_and_list_a_small_catalogue(tmp_path):
     assert imported.report.count("missing_image") == 0 and imported.photos.stripped
 
     seen = []
-    config = BuildConfig(channels=("tfidf_word",), images=False, strategies=("union", "fused"),
-                         hnsw={"M": 16, "ef_construction": 100, "ef_search": 64, "threads": 1})
+    config = BuildConfig(channels=("tfidf_word",), images=False, strategies=("union", "fused"))
     manifest = build_catalogue("shop", root, progress=lambda fraction, message: seen.append((fraction, message)),
                                config=config)
     fractions = [fraction for fraction, _ in seen]

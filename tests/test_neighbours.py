@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from matcher.encode import Encoded
-from matcher.index import HnswIndex, exact_search, knn_graph
+from matcher.index import ExactIndex, HnswIndex, exact_search, knn_graph
 import matcher.neighbours as neighbours
 from matcher.neighbours import (Neighbours, add_channels, build_neighbour_table, channel_knn, find_neighbours,
                                 pair_similarity, phash_bits, phash_knn, phash_similarity, table_chunks, whole_table,
@@ -46,16 +46,35 @@ def test_hnsw_save_load(tmp_path):
     assert (loaded.search(x, 5)[0] == index.search(x, 5)[0]).all()
 
 
+def test_an_exact_index_answers_new_queries_by_label_and_loads_memory_mapped(tmp_path):
+    x = unit_rows(100, 8)
+    present = np.ones(100, bool)
+    present[[3, 7]] = False
+    index = ExactIndex().fit(x[present], ids=np.flatnonzero(present))
+    queries = unit_rows(6, 8, seed=1)
+    ids, sims = index.search(queries, 5)
+    expected_ids, expected_sims = exact_search(queries, x[present], 5)
+    np.testing.assert_array_equal(ids, np.flatnonzero(present)[expected_ids])  # labels, not positions
+    np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
+    assert index.search(x[[10]], 1)[0][0, 0] == 10 and not np.isin(ids, [3, 7]).any()
+    padded = index.search(queries, 120)[0]
+    assert (padded[:, :98] >= 0).all() and (padded[:, 98:] == -1).all()  # a short result is padded
+    assert not ExactIndex.exists(tmp_path, "photos")
+    index.save(tmp_path, "photos")
+    loaded = ExactIndex.load(tmp_path, "photos")
+    assert ExactIndex.exists(tmp_path, "photos") and isinstance(loaded.vectors_, np.memmap)
+    np.testing.assert_array_equal(loaded.search(queries, 5)[0], ids)
+
+
 def test_knn_excludes_self_and_listings_without_evidence():
     x = unit_rows(50, 8)
     present = np.ones(50, bool)
     present[[3, 7]] = False
-    for index in (None, HnswIndex(threads=1).fit(x[present], ids=np.flatnonzero(present))):
-        ids, sims = channel_knn(x, present, 5, index)
-        assert (ids[[3, 7]] == -1).all()
-        assert not (ids == np.arange(50)[:, None]).any()
-        assert not np.isin(ids, [3, 7]).any()
-        assert (np.diff(sims[present], axis=1) <= 1e-6).all()
+    ids, sims = channel_knn(x, present, 5)
+    assert (ids[[3, 7]] == -1).all()
+    assert not (ids == np.arange(50)[:, None]).any()
+    assert not np.isin(ids, [3, 7]).any()
+    assert (np.diff(sims[present], axis=1) <= 1e-6).all()
 
 
 def test_sparse_and_dense_knn_agree():
@@ -89,7 +108,7 @@ def encoded_catalogue(n=300, seed=0):
 
 def test_the_table_in_pieces_equals_the_whole_table_and_streams_to_parquet(tmp_path):
     encoded = encoded_catalogue()
-    found = find_neighbours(encoded, ["dense", "sparse"], 6, {"threads": 1}, phash_radius=4)
+    found = find_neighbours(encoded, ["dense", "sparse"], 6, phash_radius=4)
     whole = whole_table(encoded, found)
     pieces = list(table_chunks(encoded, found, rows_per_chunk=500))
     assert len(pieces) > 3 and all(len(piece) <= 500 + 6 * 4 for piece in pieces[:-1])
@@ -180,13 +199,18 @@ def test_beyond_the_exact_cutoff_dense_channels_are_searched_by_neighbour_descen
     assert (approximate.ids["dense"][-5:] == -1).all()  # listings without a title have no neighbours
 
 
-def test_a_kept_index_is_built_at_any_size_and_serves_the_channels_own_search(monkeypatch):
+def test_a_kept_channel_keeps_its_present_rows_and_is_searched_like_any_other(monkeypatch):
     encoded = encoded_catalogue(n=400)
     exact = find_neighbours(encoded, ["dense"], 5)
-    monkeypatch.setattr(neighbours, "knn_graph", lambda *args: pytest.fail("the kept index should be searched"))
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 100)
-    kept = find_neighbours(encoded, ["dense"], 5, {"threads": 1}, keep_indexes=["dense"])
-    assert list(kept.indexes) == ["dense"]
+    graphs = []
+    monkeypatch.setattr(neighbours, "knn_graph", lambda rows, k, _graph=neighbours.knn_graph:
+                        graphs.append(rows.shape) or _graph(rows, k))
+    kept = find_neighbours(encoded, ["dense", "sparse"], 5, keep_indexes=["dense", "sparse"])
+    assert graphs == [(395, 8)] and list(kept.indexes) == ["dense"]  # a sparse channel has no rows to keep
+    index = kept.indexes["dense"]
+    np.testing.assert_array_equal(index.ids_, np.arange(395))  # the 5 listings without a title are left out
+    np.testing.assert_array_equal(index.vectors_, encoded.vectors["dense"][:395])
     assert (kept.ids["dense"] == exact.ids["dense"]).mean() > 0.95
 
 

@@ -22,7 +22,7 @@ def read(path):
 def model(demo_dir, tmp_path_factory):
     """A quick build: one text channel and the pHash column."""
     out = tmp_path_factory.mktemp("art") / "quick"
-    assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--out", str(out), "--threads", "1",
+    assert main(["build", "--catalog", str(demo_dir / "catalog.csv"), "--out", str(out),
                  "--channels", "tfidf_word", "--no-image-channel"]) == 0
     return out
 

