@@ -31,7 +31,8 @@ from matcher.report import write_pngs  # noqa: E402
 GIB = 2 ** 30
 TARGET_RECALL, TARGET_SPEEDUP, TARGET_EXPONENT = 0.99, 10, 1.2
 SMALL = {"encoders": ["--small"],
-         "ann": ["--sizes", "2000", "--queries", "200", "--grid", "small", "--crossover", "500", "1000"],
+         "ann": ["--sizes", "2000", "--queries", "200", "--grid", "small", "--crossover", "500", "1000",
+                 "--new-queries", "1000"],
          "scale": ["--sizes", "1000", "2000", "--recall-queries", "300"]}
 
 

