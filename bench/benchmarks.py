@@ -278,15 +278,15 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
         lines.append(f"| {r['size']:,} | {r.get('commit', 'earlier')} | {r.get('engine') or '?'} | {table} | "
                      + " | ".join(f"{r['seconds'][s]:.1f}" if s in r["seconds"] else "—" for s in stages)
                      + f" | {total} | {r['max_rss_bytes'] / GIB:.2f} |")
-    beyond = scale.get("beyond_cutoff", {})
+    parts = [scale, scale.get("within_cutoff", {}), scale.get("beyond_cutoff", {})]
     lines += ["", "Growth exponents (slope of log time and log peak memory against log size; 1 is linear), over every "
-                  f"size a stage was measured at, and over the sizes beyond {scale['exact_cutoff']:,} listings alone, "
-                  "where no dense channel is searched exactly:", "",
-              "| stage | time | peak memory | time, beyond the cutoff | peak memory, beyond the cutoff |",
-              "|---|---|---|---|---|"]
+                  f"size a stage was measured at, over the sizes up to {scale['exact_cutoff']:,} listings, where the "
+                  "dense channels are searched exactly, and over the sizes beyond it alone:", "",
+              "| stage | time | time, up to the cutoff | time, beyond | peak memory | peak memory, up to the cutoff | "
+              "peak memory, beyond |", "|---|---|---|---|---|---|---|"]
     for s in [*stages, "total"]:
-        lines.append(f"| {s} | {_fmt(scale['growth_time'].get(s))} | {_fmt(scale['growth_memory'].get(s))} | "
-                     f"{_fmt(beyond.get('growth_time', {}).get(s))} | {_fmt(beyond.get('growth_memory', {}).get(s))} |")
+        lines.append(f"| {s} | " + " | ".join(_fmt(part.get(key, {}).get(s)) for key in ("growth_time", "growth_memory")
+                                               for part in parts) + " |")
     lines += ["", "TF-IDF: the engine's lists against brute force for sampled listings (recall@51: the share of "
                   "the brute-force 51 nearest found, where ties at zero make it short of 1 even for an exact search; "
                   "matchable: of those at cosine 0.5 or more). Left out: the share of entries the self-join left out "
@@ -311,11 +311,15 @@ def scale_section(scale: dict, folder: str) -> tuple[list[str], dict[str, go.Fig
     for key, title, value in (("scale_time", "seconds", lambda r, s: r["seconds"][s]),
                               ("scale_memory", "peak resident GiB", lambda r, s: r["peak_bytes"][s] / GIB)):
         fig = go.Figure()
+        growth = "growth_time" if key == "scale_time" else "growth_memory"
         for s in stages:
-            growth = scale["growth_time" if key == "scale_time" else "growth_memory"][s]
-            measured = [r for r in runs if s in r["seconds"] and r.get("engine") == scale.get("fitted_engine")]
-            fig.add_scatter(x=[r["size"] for r in measured], y=[value(r, s) for r in measured], mode="lines+markers",
-                            name=f"{s} (exponent {_fmt(growth)})")
+            within, beyond = (scale.get(part, {}).get(growth, {}).get(s) for part in ("within_cutoff", "beyond_cutoff"))
+            measured = {}  # each size's run with the most stages (runs are sorted so), one point per size
+            for r in runs:
+                if s in r["seconds"] and r.get("engine") == scale.get("fitted_engine"):
+                    measured.setdefault(r["size"], r)
+            fig.add_scatter(x=list(measured), y=[value(r, s) for r in measured.values()], mode="lines+markers",
+                            name=f"{s} (exponent {_fmt(within)} up to the cutoff, {_fmt(beyond)} beyond)")
         fig.update_layout(title=f"{title} against catalogue size (engine {scale.get('fitted_engine', '?')})",
                           xaxis_title="listings", yaxis_title=title,
                           xaxis_type="log", yaxis_type="log")

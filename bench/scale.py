@@ -191,7 +191,7 @@ def growth(sizes, values) -> float | None:
     """The slope of log value against log size: 1 is linear, 2 quadratic."""
     sizes, values = np.asarray(sizes, float), np.asarray(values, float)
     keep = values > 0
-    if keep.sum() < 2:
+    if len(np.unique(sizes[keep])) < 2:  # runs of one size say nothing of growth
         return None
     return float(np.polyfit(np.log(sizes[keep]), np.log(values[keep]), 1)[0])
 
@@ -254,11 +254,12 @@ def main(argv=None) -> dict:
         run["engine"] = engine_of(run)  # None: measured on a working tree that differed from its commit
     engine = args.engine or engine_commit()
     fitted = [r for r in runs if r["engine"] == engine]  # kept runs of other code are shown, not fitted
+    within = [r for r in fitted if r["size"] <= neighbours.EXACT_CUTOFF]  # dense channels searched exactly
     beyond = [r for r in fitted if r["size"] > neighbours.EXACT_CUTOFF]
     report = {"k": K, "exact_cutoff": neighbours.EXACT_CUTOFF,
               "sparse_flops_per_row": sparse_search.FLOPS_PER_ROW, "sketch_cutoff": sparse_search.SKETCH_CUTOFF,
               "runs": runs, "fitted_engine": engine,
-              **fits(fitted, STAGES), "beyond_cutoff": fits(beyond, STAGES),
+              **fits(fitted, STAGES), "within_cutoff": fits(within, STAGES), "beyond_cutoff": fits(beyond, STAGES),
               "by_engine": {e: fits([r for r in runs if r["engine"] == e], STAGES)  # each engine's own growth
                             for e in sorted({r["engine"] for r in runs} - {None})}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

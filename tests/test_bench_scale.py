@@ -21,6 +21,7 @@ def test_growth_is_the_exponent_of_a_power_law():
     assert abs(growth(sizes, [2e-3 * n ** 1.1 for n in sizes]) - 1.1) < 1e-9
     assert abs(growth(sizes, [1e-6 * n ** 2 for n in sizes]) - 2.0) < 1e-9
     assert growth([1_000], [1.0]) is None
+    assert growth([1_000, 1_000], [1.0, 2.0]) is None  # two runs of one size: no slope to fit
 
 
 def test_a_stage_is_fitted_over_every_size_it_was_measured_at_and_the_total_over_whole_runs():
