@@ -177,13 +177,13 @@ def _new_queries(queried: list[dict], runs: list[dict], engine: dict) -> list[st
              "(`matcher.index.ExactIndex`: the rows a build keeps, loaded memory-mapped and in the page cache, as "
              "after a build or an earlier search; `python bench/ann.py --new-queries`), its 60 nearest as the Search "
              "page shows them. Encoding the uploaded photo comes on top. *HNSW build*: the index an approximate "
-             f"search would first need, at the engine's M={engine['M']} and ef_construction={engine['ef_construction']} "
-             f"on {runs[0]['dim']}-d rows (above).", "",
+             f"search would first need, at HnswIndex's M={engine['M']} and ef_construction={engine['ef_construction']} "
+             f"on {runs[0]['dim']}-d rows (above); the engine builds none.", "",
              "| listings | MiB kept | save s | load s | first ms | median ms | p95 ms | HNSW build s |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {q['size']:,} | {q['bytes'] / 2**20:,.0f} | {q['save_s']:.2f} | {q['load_s']:.3f} | "
               f"{q['first_ms']:.1f} | {q['median_ms']:.1f} | {q['p95_ms']:.1f} | "
-              f"{_fmt(built.get(q['size']))} |" for q in queried]
+              + (f"{built[q['size']]:,.0f} |" if q["size"] in built else "– |") for q in queried]
     return lines + [""]
 
 
