@@ -77,7 +77,7 @@ class ExactIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ids and cosine similarities per query row, best first (-1 / nan pad a short result)."""
         found, sims = exact_search(np.asarray(queries, dtype=np.float32), self.vectors_, k)
-        return np.where(found >= 0, self.ids_[np.maximum(found, 0)], -1), sims
+        return relabel(found, self.ids_), sims
 
     def save(self, folder, name: str) -> None:
         np.save(Path(folder) / f"{name}.vectors.npy", self.vectors_)
@@ -93,6 +93,11 @@ class ExactIndex:
     @staticmethod
     def exists(folder, name: str) -> bool:
         return all((Path(folder) / f"{name}.{part}.npy").is_file() for part in ("vectors", "ids"))
+
+
+def relabel(found: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Positions found among a subset of rows, as the subset's labels (-1 stays -1)."""
+    return np.where(found >= 0, labels[np.maximum(found, 0)], -1)
 
 
 def exact_search(queries, base, k: int, block_bytes: int = 2 ** 28) -> tuple[np.ndarray, np.ndarray]:

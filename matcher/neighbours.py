@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from matcher.index import ExactIndex, drop_self, exact_search, knn_graph
+from matcher.index import ExactIndex, drop_self, exact_search, knn_graph, relabel
 from matcher.sparse_search import row_dots, sparse_self_knn
 
 PHASH_CHANNEL = "phash"
@@ -48,7 +48,7 @@ def channel_knn(vectors, present: np.ndarray, k: int):
         return ids, sims
     subset = vectors[rows]
     found, found_sims = (sparse_self_knn if sp.issparse(subset) else dense_self_knn)(subset, k + 1)
-    found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    found = relabel(found, rows)
     ids[rows], sims[rows] = drop_self(found, found_sims, k, self_ids=rows)
     return ids, sims
 
